@@ -1,0 +1,3 @@
+from igcli.cli import main
+
+main()

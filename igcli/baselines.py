@@ -1,0 +1,137 @@
+"""Baselines x': the 'absence of signal' each path starts from."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from igcli.errors import InstanceError, UsageProblem
+
+RANDOM_KINDS = ("uniform", "gaussian")
+HELP = "zero|black|white|constant:V|uniform|gaussian:SIGMA|blur:SIGMA|PATH(.npy/.npz)"
+
+
+@dataclass(frozen=True)
+class BaselineSpec:
+    kind: str  # zero, constant, black, white, uniform, gaussian, blur, file
+    value: float = 0.0  # constant value, or sigma
+    path: Path | None = None
+
+    @property
+    def random(self) -> bool:
+        return self.kind in RANDOM_KINDS
+
+
+def parse_baseline(text: str) -> BaselineSpec:
+    text = text.strip()
+    if text in ("zero", "black", "white", "uniform"):
+        return BaselineSpec(text)
+    match = re.fullmatch(r"(constant|gaussian|blur):(.+)", text)
+    if match:
+        kind, raw = match.groups()
+        try:
+            value = float(raw)
+        except ValueError:
+            raise UsageProblem(f"--baseline {text}: {raw!r} is not a number") from None
+        if not np.isfinite(value) or (kind != "constant" and value <= 0):
+            raise UsageProblem(f"--baseline {text}: {kind} needs a {'finite' if kind == 'constant' else 'positive'} number")
+        return BaselineSpec(kind, value)
+    if text.endswith((".npy", ".npz")):
+        path = Path(text)
+        if not path.is_file():
+            raise UsageProblem(f"--baseline {text}: no such file")
+        return BaselineSpec("file", path=path)
+    raise UsageProblem(f"--baseline {text!r}: expected {HELP}")
+
+
+def _load_baseline_file(path: Path) -> np.ndarray:
+    try:
+        data = np.load(path, allow_pickle=False)
+        if isinstance(data, np.lib.npyio.NpzFile):
+            if len(data.files) != 1:
+                raise UsageProblem(f"{path}: a baseline .npz must hold exactly one array, it holds {len(data.files)}")
+            data = data[data.files[0]]
+    except (OSError, ValueError) as error:
+        raise UsageProblem(f"{path}: not a readable baseline array ({error})") from None
+    if not np.issubdtype(data.dtype, np.number) or not np.all(np.isfinite(data)):
+        raise UsageProblem(f"{path}: baseline must be finite numbers")
+    return data.astype(np.float32)
+
+
+class Baselines:
+    """Makes [G, K, ...] baselines for a group of inputs; random kinds are seeded per instance so
+    the result does not depend on batching or on which instances run together."""
+
+    def __init__(self, spec: BaselineSpec, *, samples: int, seed: int, value_range: tuple[float, float], input_shape: tuple, count: int | None):
+        self.spec = spec
+        self.samples = samples if spec.random else 1
+        self.seed = seed
+        self.low, self.high = value_range
+        self.per_instance = None
+        self.single = None
+        if spec.kind == "file":
+            data = _load_baseline_file(spec.path)
+            if _fits(data.shape, input_shape):
+                self.single = data
+            elif data.ndim == len(input_shape) + 1 and _fits(data.shape[1:], input_shape):
+                if count is not None and len(data) != count:
+                    raise UsageProblem(f"{spec.path}: {len(data)} baselines for {count} inputs")
+                self.per_instance = data
+            else:
+                raise UsageProblem(
+                    f"{spec.path}: baseline shape {data.shape} fits neither one input {tuple(input_shape)} "
+                    "nor one per input"
+                )
+        if spec.kind == "blur" and len(input_shape) not in (2, 3):
+            raise UsageProblem(f"--baseline blur needs image inputs (H, W[, C]); inputs are {tuple(input_shape)}")
+
+    def make(self, x: np.ndarray, indices: np.ndarray) -> np.ndarray:
+        kind, k = self.spec.kind, self.samples
+        shape = (len(x), k, *x.shape[1:])
+        if kind == "zero":
+            return np.zeros(shape, np.float32)
+        if kind in ("constant", "black", "white"):
+            value = {"constant": self.spec.value, "black": self.low, "white": self.high}[kind]
+            return np.full(shape, value, np.float32)
+        if kind == "blur":
+            return np.stack([gaussian_blur(image, self.spec.value) for image in x])[:, None].astype(np.float32)
+        if kind == "file":
+            if self.single is not None:
+                return np.broadcast_to(self.single, shape).astype(np.float32)
+            if indices.max() >= len(self.per_instance):
+                raise InstanceError(f"no baseline for input {indices.max()} in {self.spec.path}")
+            return self.per_instance[indices][:, None].astype(np.float32)
+        out = np.empty(shape, np.float32)
+        for row, (image, index) in enumerate(zip(x, indices)):
+            rng = np.random.default_rng([self.seed, int(index)])
+            if kind == "uniform":
+                out[row] = rng.uniform(self.low, self.high, size=(k, *x.shape[1:]))
+            else:  # gaussian: the input plus noise, kept in the input's range
+                noise = rng.normal(0.0, self.spec.value, size=(k, *x.shape[1:]))
+                out[row] = np.clip(image[None] + noise, self.low, self.high)
+        return out
+
+
+def _fits(shape: tuple, input_shape: tuple) -> bool:
+    return len(shape) == len(input_shape) and all(d is None or d == s for s, d in zip(shape, input_shape))
+
+
+def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
+    """Separable Gaussian blur over the two spatial axes (H, W), edges reflected."""
+    radius = max(1, int(np.ceil(3 * sigma)))
+    taps = np.arange(-radius, radius + 1)
+    kernel = np.exp(-(taps**2) / (2 * sigma**2))
+    kernel /= kernel.sum()
+    out = image.astype(np.float64)
+    for axis in (0, 1):
+        # reflect needs the axis longer than the radius; edge padding is the fallback for tiny images
+        mode = "reflect" if out.shape[axis] > radius else "edge"
+        pad = [(0, 0)] * out.ndim
+        pad[axis] = (radius, radius)
+        padded = np.pad(out, pad, mode=mode)
+        length = out.shape[axis]
+        out = sum(w * np.take(padded, np.arange(i, i + length), axis=axis) for i, w in enumerate(kernel))
+    return out

@@ -1,0 +1,299 @@
+"""Load a Keras file or a SavedModel into one small adapter the engine can call."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from igcli.errors import UsageProblem
+from igcli.tfimport import keras as _keras
+from igcli.tfimport import tensorflow as _tensorflow
+
+KERAS_SUFFIXES = (".keras",)
+H5_SUFFIXES = (".h5", ".hdf5")
+
+
+@dataclass
+class LoadedModel:
+    """What the engine needs of a model, whatever it was saved as."""
+
+    call: Callable[[Any], Any]  # float32 batch -> output batch (tf tensors)
+    input_shape: tuple  # without the batch dimension; None for a free size
+    input_dtype: str
+    output_shape: tuple  # without the batch dimension
+    kind: str  # "keras" or "savedmodel"
+    path: Path
+    description: str
+    keras_model: Any = None
+    output_names: list = field(default_factory=list)
+    keep_alive: Any = None  # a SavedModel's root: its variables die with it
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, or of every file of a directory in sorted order (with their names)."""
+    digest = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for file in files:
+        if path.is_dir():
+            digest.update(str(file.relative_to(path)).encode() + b"\0")
+        with open(file, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def load_model(
+    path: str | Path,
+    *,
+    unsafe: bool = False,
+    custom_objects_file: str | None = None,
+    signature: str | None = None,
+    input_key: str | None = None,
+    output_key: str | None = None,
+    output: str | None = None,
+) -> LoadedModel:
+    path = Path(path)
+    if not path.exists():
+        raise UsageProblem(f"{path}: no such model file or directory")
+    if path.is_dir():
+        if not (path / "saved_model.pb").is_file():
+            raise UsageProblem(f"{path}: a directory but not a SavedModel (no saved_model.pb)")
+        if output == "logits":
+            raise UsageProblem(
+                f"{path}: --output logits needs a Keras model (.keras/.h5): a SavedModel has no "
+                "layers to take the softmax off"
+            )
+        model = _load_saved_model(path, signature, input_key, output_key)
+    elif path.suffix.lower() in KERAS_SUFFIXES + H5_SUFFIXES:
+        custom_objects = _import_custom_objects(custom_objects_file) if custom_objects_file else {}
+        model = _load_keras(path, unsafe, custom_objects, output_key)
+    else:
+        raise UsageProblem(
+            f"{path}: unknown model format {path.suffix!r}; expected .keras, .h5, .hdf5 or a "
+            "SavedModel directory"
+        )
+    if output is not None:
+        _select_output_space(model, output)
+    return model
+
+
+# --- Keras files --------------------------------------------------------------------------------
+
+
+def _keras_config(path: Path) -> dict:
+    """The model's architecture as JSON, read without building anything from it."""
+    try:
+        if path.suffix.lower() in KERAS_SUFFIXES:
+            with zipfile.ZipFile(path) as archive:
+                return json.loads(archive.read("config.json"))
+        import h5py
+
+        with h5py.File(path, "r") as handle:
+            raw = handle.attrs.get("model_config")
+            if raw is None:
+                raise UsageProblem(f"{path}: an HDF5 file without a model_config (weights only?)")
+            return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+    except UsageProblem:
+        raise
+    except (zipfile.BadZipFile, KeyError):
+        raise UsageProblem(f"{path}: not a Keras 3 .keras archive (corrupt or truncated?)") from None
+    except (OSError, ValueError) as error:
+        raise UsageProblem(f"{path}: not a readable Keras HDF5 model ({error})") from None
+
+
+def _layer_classes(config: Any) -> set[str]:
+    found = set()
+    if isinstance(config, dict):
+        if isinstance(config.get("class_name"), str):
+            found.add(config["class_name"])
+        for value in config.values():
+            found |= _layer_classes(value)
+    elif isinstance(config, list):
+        for value in config:
+            found |= _layer_classes(value)
+    return found
+
+
+def _import_custom_objects(file: str) -> dict:
+    """Run the user's FILE.py (it may register layers) and return what it offers by name."""
+    path = Path(file)
+    if not path.is_file():
+        raise UsageProblem(f"{path}: --custom-objects file not found")
+    spec = importlib.util.spec_from_file_location(f"igcli_custom_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:  # the user's code: any failure is theirs to see, in one line
+        raise UsageProblem(f"{path}: --custom-objects failed to import: {error}") from None
+    offered = getattr(module, "CUSTOM_OBJECTS", None)
+    if offered is None:
+        offered = {
+            name: value
+            for name, value in vars(module).items()
+            if not name.startswith("_") and callable(value)
+        }
+    return dict(offered)
+
+
+def _load_keras(path: Path, unsafe: bool, custom_objects: dict, output_key: str | None) -> LoadedModel:
+    # Our own look at the architecture before Keras runs anything from it: Lambda layers carry
+    # Python code, so they are refused unless the user says the file is trusted.
+    classes = _layer_classes(_keras_config(path))
+    if "Lambda" in classes and not unsafe:
+        raise UsageProblem(
+            f"{path}: the model has Lambda layers, which run code stored in the file; "
+            "load it only if you trust it, with --unsafe"
+        )
+    keras = _keras()
+    if unsafe:
+        keras.config.enable_unsafe_deserialization()
+    try:
+        if path.suffix.lower() in KERAS_SUFFIXES:
+            model = keras.saving.load_model(
+                path, custom_objects=custom_objects, compile=False, safe_mode=not unsafe
+            )
+        else:
+            model = keras.saving.load_model(path, custom_objects=custom_objects, compile=False)
+    except Exception as error:  # Keras raises many types for a bad file; the user needs one line
+        message = " ".join(str(error).split())
+        if "Unknown layer" in message or "Could not locate class" in message:
+            message += " (register it with --custom-objects FILE.py)"
+        raise UsageProblem(f"{path}: cannot load the Keras model: {message[:400]}") from None
+    if len(model.inputs) != 1:
+        raise UsageProblem(f"{path}: models with {len(model.inputs)} inputs are not supported")
+    outputs = list(model.outputs)
+    names = [getattr(t, "name", str(i)) for i, t in enumerate(outputs)]
+    names = list(getattr(model, "output_names", None) or names)
+    if len(outputs) > 1:
+        if output_key is None:
+            raise UsageProblem(
+                f"{path}: the model has {len(outputs)} outputs ({', '.join(names)}); "
+                "choose one with --output-key"
+            )
+        if output_key not in names:
+            raise UsageProblem(f"{path}: no output {output_key!r}; outputs: {', '.join(names)}")
+        model = keras.Model(model.inputs, outputs[names.index(output_key)])
+    tensor = model.inputs[0]
+    return LoadedModel(
+        call=lambda x: model(x, training=False),
+        input_shape=tuple(tensor.shape[1:]),
+        input_dtype=str(tensor.dtype),
+        output_shape=tuple(model.outputs[0].shape[1:]),
+        kind="keras",
+        path=path,
+        description=f"Keras model {model.name!r}",
+        keras_model=model,
+        output_names=names,
+    )
+
+
+def softmax_head(model) -> str | None:
+    """How the last layer applies softmax: 'layer' (a Softmax/Activation layer), 'activation'
+    (a layer with activation=softmax), or None."""
+    keras = _keras()
+    last = model.layers[-1]
+    if isinstance(last, keras.layers.Softmax):
+        return "layer"
+    activation = getattr(last, "activation", None)
+    if getattr(activation, "__name__", None) == "softmax":
+        return "layer" if isinstance(last, keras.layers.Activation) else "activation"
+    return None
+
+
+def _select_output_space(model: LoadedModel, output: str) -> None:
+    """Make `model.call` return logits or probabilities, as asked."""
+    if model.kind != "keras":
+        # A SavedModel has no layers to inspect; 'probabilities' of a logits signature would be a
+        # guess, so both choices are refused rather than silently ignored.
+        raise UsageProblem(f"{model.path}: --output needs a Keras model (.keras/.h5)")
+    keras = _keras()
+    tf = _tensorflow()
+    net = model.keras_model
+    head = softmax_head(net)
+    if output == "probabilities":
+        if head is None:
+            model.call = lambda x: tf.nn.softmax(net(x, training=False), axis=-1)
+            model.description += ", softmax added on top of its logits"
+        return
+    if head is None:
+        return  # the model already outputs pre-softmax values
+    last = net.layers[-1]
+    if head == "layer":
+        logits = keras.Model(net.inputs, last.input)
+    else:
+        # Rebuild the last layer without its activation and give it the same weights.
+        config = dict(last.get_config(), activation="linear", name=last.name + "_logits")
+        clone = last.__class__.from_config(config)
+        outputs = clone(last.input)
+        clone.set_weights(last.get_weights())
+        logits = keras.Model(net.inputs, outputs)
+    model.keras_model = logits
+    model.call = lambda x: logits(x, training=False)
+    model.description += ", softmax removed: attributing logits"
+
+
+# --- SavedModels --------------------------------------------------------------------------------
+
+
+def _load_saved_model(path: Path, signature: str | None, input_key: str | None, output_key: str | None) -> LoadedModel:
+    tf = _tensorflow()
+    try:
+        root = tf.saved_model.load(str(path))
+    except Exception as error:  # protobuf and op errors alike: one line for the user
+        message = " ".join(str(error).split())[:400]
+        raise UsageProblem(f"{path}: cannot load the SavedModel: {message}") from None
+    signatures = dict(getattr(root, "signatures", {}) or {})
+    if not signatures:
+        raise UsageProblem(f"{path}: the SavedModel has no signatures to call")
+    name = signature or ("serving_default" if "serving_default" in signatures else None)
+    if name is None:
+        if len(signatures) > 1:
+            raise UsageProblem(
+                f"{path}: several signatures ({', '.join(sorted(signatures))}); choose one with --signature"
+            )
+        name = next(iter(signatures))
+    if name not in signatures:
+        raise UsageProblem(f"{path}: no signature {name!r}; signatures: {', '.join(sorted(signatures))}")
+    function = signatures[name]
+    inputs = function.structured_input_signature[1]
+    floats = {key: spec for key, spec in inputs.items() if spec.dtype.is_floating}
+    key = _choose(path, "input", input_key, inputs, floats, "--input-key")
+    outputs = function.structured_outputs
+    out_key = _choose(path, "output", output_key, outputs, outputs, "--output-key")
+    if len(inputs) > 1:
+        raise UsageProblem(f"{path}: signature {name!r} takes {len(inputs)} inputs; only one is supported")
+    dtype = inputs[key].dtype
+
+    def call(x):
+        return function(**{key: tf.cast(x, dtype)})[out_key]
+
+    return LoadedModel(
+        call=call,
+        input_shape=tuple(inputs[key].shape[1:]),
+        input_dtype=dtype.name,
+        output_shape=tuple(outputs[out_key].shape[1:]),
+        kind="savedmodel",
+        path=path,
+        description=f"SavedModel signature {name!r}, input {key!r}, output {out_key!r}",
+        output_names=list(outputs),
+        keep_alive=root,
+    )
+
+
+def _choose(path: Path, what: str, asked: str | None, every: dict, usable: dict, flag: str) -> str:
+    if asked is not None:
+        if asked not in every:
+            raise UsageProblem(f"{path}: no {what} {asked!r}; {what}s: {', '.join(sorted(every))}")
+        if asked not in usable:
+            raise UsageProblem(f"{path}: {what} {asked!r} is not a float tensor")
+        return asked
+    if len(usable) == 1:
+        return next(iter(usable))
+    if not usable:
+        raise UsageProblem(f"{path}: the signature has no float {what}")
+    raise UsageProblem(f"{path}: several {what}s ({', '.join(sorted(usable))}); choose one with {flag}")

@@ -1,0 +1,243 @@
+"""read -> explain -> write, streamed a group of instances at a time."""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from igcli import __version__
+from igcli.baselines import Baselines, parse_baseline
+from igcli.errors import UsageProblem
+from igcli.inputs import open_inputs
+from igcli.outputs import Results, SummaryWriter, open_array_writer, prepare_out_dir, write_run_json
+from igcli.quadrature import alphas_and_weights
+from igcli.targets import parse_target, read_class_names
+
+# Instances read and explained together; their paths are then cut into --batch-size chunks.
+GROUP_SIZE = 32
+
+
+@dataclass
+class ExplainConfig:
+    model: str
+    inputs: str
+    out: str = "igcli-out"
+    overwrite: bool = False
+    steps: int = 50
+    method: str = "gausslegendre"
+    batch_size: str = "auto"
+    baseline: str = "zero"
+    baseline_samples: int = 1
+    seed: int = 0
+    target: str = "predicted"
+    class_names: str | None = None
+    output: str | None = None
+    signature: str | None = None
+    input_key: str | None = None
+    output_key: str | None = None
+    key: str | None = None
+    format: str = "h5"
+    unsafe: bool = False
+    custom_objects: str | None = None
+    value_range: tuple = (0.0, 1.0)
+    debug: bool = False
+
+
+@dataclass
+class RunReport:
+    out: str
+    instances: int = 0
+    explained: int = 0
+    failed: int = 0
+    errors: list = field(default_factory=list)  # {"id", "source", "error"}
+    timings: dict = field(default_factory=dict)
+    max_relative_delta: float | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+
+def run_explain(config: ExplainConfig, progress=None, warn=print) -> RunReport:
+    """progress: a callable(total) returning an object with update(n) and close(), or None."""
+    started = time.perf_counter()
+    batch_size = _parse_batch_size(config.batch_size)
+    if config.steps < 1:
+        raise UsageProblem(f"--steps {config.steps}: must be at least 1")
+    if config.baseline_samples < 1:
+        raise UsageProblem(f"--baseline-samples {config.baseline_samples}: must be at least 1")
+    try:
+        alphas, weights = alphas_and_weights(config.method, config.steps)
+    except ValueError as error:
+        raise UsageProblem(f"--method {config.method}: {error}") from None
+    baseline_spec = parse_baseline(config.baseline)
+    class_names = read_class_names(config.class_names) if config.class_names else None
+    inputs = open_inputs(config.inputs, key=config.key)
+    out = Path(config.out)
+    prepare_out_dir(out, config.overwrite)
+
+    from igcli.attribution import IntegratedGradients, auto_batch_size
+    from igcli.models import file_sha256, load_model
+
+    model = load_model(
+        config.model,
+        unsafe=config.unsafe,
+        custom_objects_file=config.custom_objects,
+        signature=config.signature,
+        input_key=config.input_key,
+        output_key=config.output_key,
+        output=config.output,
+    )
+    if config.unsafe:
+        warn(f"warning: --unsafe: {config.model} may run code stored in the file")
+    loaded = time.perf_counter()
+    _check_shape(inputs, model)
+    output_size = int(np.prod(model.output_shape)) if model.output_shape else 1
+    if class_names is not None and len(class_names) != output_size:
+        raise UsageProblem(f"{config.class_names}: {len(class_names)} class names for {output_size} model outputs")
+    targets = parse_target(config.target, output_shape=model.output_shape, class_names=class_names, count=inputs.count)
+    baselines = Baselines(baseline_spec, samples=config.baseline_samples, seed=config.seed, value_range=config.value_range, input_shape=model.input_shape, count=inputs.count)
+    if baselines.samples < config.baseline_samples:
+        warn(f"warning: --baseline-samples {config.baseline_samples} ignored: baseline {config.baseline} is not random")
+    resolved_batch = batch_size or auto_batch_size(inputs.instance_shape)
+    engine = IntegratedGradients(model.call, inputs.instance_shape, alphas, weights, resolved_batch)
+
+    parameters = {
+        "igcli_version": __version__,
+        "model": str(config.model),
+        "model_sha256": file_sha256(Path(config.model)),
+        "model_description": model.description,
+        "inputs": str(config.inputs),
+        "method": config.method,
+        "steps": config.steps,
+        "baseline": config.baseline,
+        "baseline_samples": baselines.samples,
+        "seed": config.seed,
+        "target": config.target,
+        "output": config.output or "as the model outputs",
+        "batch_size": resolved_batch,
+    }
+    report = RunReport(out=str(out))
+    array_writer = open_array_writer(out, config.format, inputs.instance_shape, parameters)
+    summary = SummaryWriter(out)
+    bar = progress(inputs.count) if progress else None
+    compute_seconds = write_seconds = 0.0
+    for batch in inputs.batches(GROUP_SIZE):
+        tick = time.perf_counter()
+        results = _explain_batch(engine, batch, targets, baselines, class_names)
+        tock = time.perf_counter()
+        array_writer.append(results)
+        summary.append(results)
+        write_seconds += time.perf_counter() - tock
+        compute_seconds += tock - tick
+        _tally(report, results)
+        if bar:
+            bar.update(len(batch.ids))
+    if bar:
+        bar.close()
+    tick = time.perf_counter()
+    array_writer.close()
+    summary.close()
+    write_seconds += time.perf_counter() - tick
+    report.timings = {
+        "load_seconds": round(loaded - started, 3),
+        "compute_seconds": round(compute_seconds, 3),
+        "write_seconds": round(write_seconds, 3),
+        "total_seconds": round(time.perf_counter() - started, 3),
+    }
+    write_run_json(out / "run.json", _manifest(config, parameters, report, model))
+    return report
+
+
+def _parse_batch_size(text) -> int | None:
+    if str(text) == "auto":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise UsageProblem(f"--batch-size {text!r}: expected a positive integer or auto") from None
+    if value < 1:
+        raise UsageProblem(f"--batch-size {text}: must be at least 1")
+    return value
+
+
+def _check_shape(inputs, model) -> None:
+    expected = model.input_shape
+    got = inputs.instance_shape
+    if len(got) != len(expected) or any(e is not None and e != g for g, e in zip(got, expected)):
+        shown = tuple("?" if e is None else e for e in expected)
+        raise UsageProblem(f"{inputs.path}: instances of shape {got} do not fit the model's input {shown}")
+
+
+def _explain_batch(engine, batch, targets, baselines, class_names) -> Results:
+    count = len(batch.ids)
+    errors = list(batch.errors)
+    shape = batch.arrays.shape[1:]
+    results = Results(
+        indices=batch.indices, ids=batch.ids, sources=batch.sources,
+        attributions=np.full((count, *shape), np.nan, np.float32),
+        targets=np.full(count, -1, np.int64), target_names=[""] * count,
+        scores=np.full(count, np.nan), baseline_scores=np.full(count, np.nan),
+        sums=np.full(count, np.nan), deltas=np.full(count, np.nan), errors=errors,
+    )
+    good = np.array([error is None for error in errors])
+    if not good.any():
+        return results
+    x = batch.arrays[good]
+    indices = batch.indices[good]
+    outputs = engine.outputs(x)
+    chosen = targets.resolve(indices, outputs)
+    explanation = engine.explain(x, baselines.make(x, indices), chosen, x_outputs=outputs)
+    results.attributions[good] = explanation.attributions
+    results.targets[good] = chosen
+    results.scores[good] = explanation.scores
+    results.baseline_scores[good] = explanation.baseline_scores
+    results.sums[good] = explanation.sums
+    results.deltas[good] = explanation.deltas
+    if class_names:
+        results.target_names = [class_names[t] if t >= 0 else "" for t in results.targets]
+    return results
+
+
+def _tally(report: RunReport, results: Results) -> None:
+    report.instances += len(results.ids)
+    for ident, source, error in zip(results.ids, results.sources, results.errors):
+        if error is None:
+            report.explained += 1
+        else:
+            report.failed += 1
+            report.errors.append({"id": ident, "source": source, "error": error})
+    relative = results.relative_deltas[np.array([e is None for e in results.errors])]
+    if relative.size:
+        worst = float(np.max(relative))
+        report.max_relative_delta = worst if report.max_relative_delta is None else max(worst, report.max_relative_delta)
+
+
+def _manifest(config: ExplainConfig, parameters: dict, report: RunReport, model) -> dict:
+    import h5py
+    import keras
+    import tensorflow as tf
+
+    return {
+        "igcli_version": __version__,
+        "configuration": asdict(config),
+        "resolved": parameters,
+        "versions": {
+            "python": platform.python_version(),
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "numpy": np.__version__,
+            "h5py": h5py.__version__,
+        },
+        "model": {"path": str(config.model), "sha256": parameters["model_sha256"], "kind": model.kind, "input_shape": model.input_shape, "output_shape": model.output_shape},
+        "counts": {"instances": report.instances, "explained": report.explained, "failed": report.failed},
+        "max_relative_delta": report.max_relative_delta,
+        "timings": report.timings,
+        "errors": report.errors,
+        "command": sys.argv,
+    }
