@@ -106,17 +106,29 @@ def _keras_config(path: Path) -> dict:
         raise UsageProblem(f"{path}: not a readable Keras HDF5 model ({error})") from None
 
 
-def _layer_classes(config: Any) -> set[str]:
-    found = set()
+def _layer_configs(config: Any):
+    """Every {class_name: ...} entry of an architecture, at any depth."""
     if isinstance(config, dict):
         if isinstance(config.get("class_name"), str):
-            found.add(config["class_name"])
+            yield config
         for value in config.values():
-            found |= _layer_classes(value)
+            yield from _layer_configs(value)
     elif isinstance(config, list):
         for value in config:
-            found |= _layer_classes(value)
-    return found
+            yield from _layer_configs(value)
+
+
+def _unknown_classes(config: dict, custom_objects: dict) -> list[str]:
+    """Classes a Keras 3 file names from outside Keras that nobody has registered."""
+    known = set(_keras().saving.get_custom_objects()) | set(custom_objects)
+    unknown = []
+    for entry in _layer_configs(config):
+        module = entry.get("module")
+        if module is None or str(module).startswith("keras") or entry["class_name"] in known:
+            continue
+        if entry.get("registered_name") not in known and entry["class_name"] not in unknown:
+            unknown.append(entry["class_name"])
+    return unknown
 
 
 def _import_custom_objects(file: str) -> dict:
@@ -143,11 +155,17 @@ def _import_custom_objects(file: str) -> dict:
 def _load_keras(path: Path, unsafe: bool, custom_objects: dict, output_key: str | None) -> LoadedModel:
     # Our own look at the architecture before Keras runs anything from it: Lambda layers carry
     # Python code, so they are refused unless the user says the file is trusted.
-    classes = _layer_classes(_keras_config(path))
-    if "Lambda" in classes and not unsafe:
+    config = _keras_config(path)
+    if any(entry["class_name"] == "Lambda" for entry in _layer_configs(config)) and not unsafe:
         raise UsageProblem(
             f"{path}: the model has Lambda layers, which run code stored in the file; "
             "load it only if you trust it, with --unsafe"
+        )
+    unknown = _unknown_classes(config, custom_objects)
+    if unknown:
+        raise UsageProblem(
+            f"{path}: unknown custom layer(s) {', '.join(unknown)}; define or register them in a "
+            "file given with --custom-objects FILE.py"
         )
     keras = _keras()
     if unsafe:
