@@ -14,8 +14,11 @@ import click
 
 from igcli import __version__
 from igcli.errors import IgcliError
+from igcli.inputs import COLORS, DEFAULT_MAX_PIXELS
 from igcli.outputs import FORMATS
+from igcli.preprocess import SCALES
 from igcli.quadrature import METHODS
+from igcli.render import DEFAULT_SIGN, SIGNS
 
 
 class OneLineErrors(click.Group):
@@ -54,11 +57,18 @@ def _load_config(ctx: click.Context, _param, value):
         raise click.BadParameter(f"{path}: cannot read ({error.strerror or error})") from None
     except tomllib.TOMLDecodeError as error:
         raise click.BadParameter(f"{path}: not valid TOML ({error})") from None
-    known = {p.name for p in ctx.command.params if p.name not in ("config", "model", "inputs")}
+    # option spelling (without dashes, - or _) -> the parameter that receives it
+    known = {
+        opt.lstrip("-").replace("-", "_"): param.name
+        for param in ctx.command.params
+        if isinstance(param, click.Option) and param.name not in ("config", "help")
+        for opt in param.opts
+        if opt.startswith("--")
+    }
     defaults = {}
     for key, setting in data.items():
-        name = key.replace("-", "_")
-        if name not in known:
+        name = known.get(key.replace("-", "_"))
+        if name is None:
             raise click.BadParameter(f"{path}: unknown option {key!r}")
         defaults[name] = setting
     ctx.default_map = {**(ctx.default_map or {}), **defaults}
@@ -91,28 +101,38 @@ def cli():
 @click.option("--output-key", help="Model output to explain (SavedModel key or Keras output name).")
 @click.option("--key", help="Array in an .npz input [the only one, else x].")
 @click.option("--format", "format_", type=click.Choice(FORMATS), default="h5", show_default=True, help="Attribution array format.")
+@click.option("--color", type=click.Choice(COLORS), default="auto", show_default=True, help="Images: convert to the model's channels, or force rgb/grayscale.")
+@click.option("--resize", help="Images: resize to HxW [the model's input size].")
+@click.option("--scale", type=click.Choice(SCALES), default="0..1", show_default=True, help="Images: pixel scaling the model expects.")
+@click.option("--mean", help="Images: subtract these per-channel values after --scale (comma-separated).")
+@click.option("--std", help="Images: then divide by these per-channel values.")
+@click.option("--max-pixels", type=click.IntRange(min=1), default=DEFAULT_MAX_PIXELS, show_default=True, help="Images: refuse larger images (decompression bombs).")
+@click.option("--columns", help="CSV: feature columns, comma-separated [every numeric column].")
+@click.option("--id-column", help="CSV: column that holds instance ids [row number].")
+@click.option("--label-column", help="CSV: column of labels, excluded from features; for --target label.")
+@click.option("--heatmap/--no-heatmap", default=True, show_default=True, help="PNG heatmaps for image inputs.")
+@click.option("--sign", type=click.Choice(SIGNS), default=DEFAULT_SIGN, show_default=True, help="Heatmaps: which attributions to show.")
+@click.option("--cmap", help="Heatmaps: matplotlib colormap [inferno; coolwarm for --sign all].")
+@click.option("--clip-percentile", type=float, default=99.5, show_default=True, help="Heatmaps: magnitude percentile shown at full colour.")
+@click.option("--alpha", type=float, default=0.6, show_default=True, help="Heatmaps: opacity of the colour over the image.")
+@click.option("--panel", is_flag=True, help="Heatmaps: input | heatmap | overlay side by side.")
 @click.option("--unsafe", is_flag=True, help="Allow model files that run code (Lambda layers). Only for trusted files.")
 @click.option("--custom-objects", type=click.Path(), help="Python file that defines or registers custom layers.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar on stderr [on when stderr is a terminal].")
 @click.option("--quiet", is_flag=True, help="No progress bar or notes on stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON on stdout.")
 @click.option("--debug", is_flag=True, help="Full tracebacks and TensorFlow logs.")
-def explain(model, inputs, out, overwrite, steps, method, batch_size, baseline, baseline_samples, seed, target, class_names, output, signature, input_key, output_key, key, format_, unsafe, custom_objects, progress, quiet, as_json, debug):
+def explain(model, inputs, format_, progress, quiet, as_json, debug, **options):
     """Explain every instance of INPUTS with Integrated Gradients of MODEL.
 
-    MODEL: .keras, .h5/.hdf5, or a SavedModel directory. INPUTS: .npy or .npz."""
+    MODEL: .keras, .h5/.hdf5, or a SavedModel directory. INPUTS: an image, a folder of images
+    (recursive), a glob, .npy, .npz or .csv."""
     from igcli.pipeline import ExplainConfig, run_explain
     from igcli.tfimport import set_debug
 
     set_debug(debug)
 
-    config = ExplainConfig(
-        model=model, inputs=inputs, out=out, overwrite=overwrite, steps=steps, method=method,
-        batch_size=batch_size, baseline=baseline, baseline_samples=baseline_samples, seed=seed,
-        target=target, class_names=class_names, output=output, signature=signature,
-        input_key=input_key, output_key=output_key, key=key, format=format_, unsafe=unsafe,
-        custom_objects=custom_objects, debug=debug,
-    )
+    config = ExplainConfig(model=model, inputs=inputs, format=format_, debug=debug, **options)
     show_progress = (not quiet) and (progress if progress is not None else sys.stderr.isatty())
 
     def progress_bar(total):

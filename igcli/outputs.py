@@ -9,7 +9,7 @@ import os
 import shutil
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,12 @@ from igcli.errors import UsageProblem
 FORMATS = ("h5", "npz", "npy")
 # What igcli writes into OUT; --overwrite removes only these, never a user's other files.
 OWN_NAMES = ("attributions.h5", "attributions.npz", "attributions.csv", "summary.csv", "run.json", "overview.png", "heatmaps", "arrays")
-SUMMARY_COLUMNS = ("id", "source", "target", "target_name", "score", "baseline_score", "attribution_sum", "delta", "relative_delta", "status", "error")
+SUMMARY_COLUMNS = (
+    "id", "source", "original_size", "predicted", "predicted_name", "target", "target_name", "score",
+    "baseline_score", "attribution_sum", "delta", "relative_delta", "status", "error",
+)
+ARRAY_NAMES = ("attributions", "ids", "sources", "targets", "target_names", "scores", "baseline_scores", "deltas", "relative_deltas", "status")
+TEXT_ARRAYS = ("ids", "sources", "target_names", "status")
 
 
 @dataclass
@@ -29,14 +34,30 @@ class Results:
     indices: np.ndarray
     ids: list[str]
     sources: list[str]
+    inputs: np.ndarray  # what the model saw, [b, ...]
+    extras: list[dict]  # per instance: original_size, label, ...
     attributions: np.ndarray  # float32 [b, ...]; NaN rows for failed instances
     targets: np.ndarray  # int64, -1 where failed before a target was chosen
-    target_names: list[str]
+    predicted: np.ndarray  # int64 argmax of the output, -1 where not computed
     scores: np.ndarray  # float64, NaN where failed
     baseline_scores: np.ndarray
     sums: np.ndarray
     deltas: np.ndarray
     errors: list[str | None]
+    target_names: list[str] = field(default_factory=list)
+    predicted_names: list[str] = field(default_factory=list)
+
+    @classmethod
+    def empty(cls, batch) -> "Results":
+        """Every instance failed or not yet computed: NaN values, the batch's read errors."""
+        count = len(batch.ids)
+        nan = lambda: np.full(count, np.nan)  # noqa: E731
+        return cls(
+            indices=batch.indices, ids=list(batch.ids), sources=list(batch.sources), inputs=batch.arrays, extras=batch.extras,
+            attributions=np.full(batch.arrays.shape, np.nan, np.float32), targets=np.full(count, -1, np.int64),
+            predicted=np.full(count, -1, np.int64), scores=nan(), baseline_scores=nan(), sums=nan(), deltas=nan(),
+            errors=list(batch.errors), target_names=[""] * count, predicted_names=[""] * count,
+        )
 
     @property
     def statuses(self) -> list[str]:
@@ -103,7 +124,8 @@ class SummaryWriter:
         self.writer.writerow(SUMMARY_COLUMNS)
 
     def append(self, results: Results) -> None:
-        rows = zip(results.ids, results.sources, results.targets, results.target_names, results.scores, results.baseline_scores, results.sums, results.deltas, results.relative_deltas, results.statuses, results.errors)
+        sizes = [extra.get("original_size", "") for extra in results.extras]
+        rows = zip(results.ids, results.sources, sizes, results.predicted, results.predicted_names, results.targets, results.target_names, results.scores, results.baseline_scores, results.sums, results.deltas, results.relative_deltas, results.statuses, results.errors)
         for row in rows:
             *head, status, error = row
             self.writer.writerow([_cell(value) for value in head] + [status, error or ""])
@@ -133,16 +155,8 @@ class H5Writer:
         self.file = h5py.File(self.temporary, "w")
         text = h5py.string_dtype()
         self.datasets = {
-            "attributions": self._grow("attributions", np.float32, instance_shape),
-            "ids": self._grow("ids", text),
-            "sources": self._grow("sources", text),
-            "targets": self._grow("targets", np.int64),
-            "target_names": self._grow("target_names", text),
-            "scores": self._grow("scores", np.float64),
-            "baseline_scores": self._grow("baseline_scores", np.float64),
-            "deltas": self._grow("deltas", np.float64),
-            "relative_deltas": self._grow("relative_deltas", np.float64),
-            "status": self._grow("status", text),
+            name: self._grow(name, text if name in TEXT_ARRAYS else _numeric_dtype(name), instance_shape if name == "attributions" else ())
+            for name in ARRAY_NAMES
         }
         for key, value in attributes.items():
             self.file.attrs[key] = "" if value is None else value
@@ -165,19 +179,17 @@ class H5Writer:
         os.replace(self.temporary, self.path)
 
 
+def _numeric_dtype(name: str) -> np.dtype:
+    return np.dtype({"attributions": np.float32, "targets": np.int64}.get(name, np.float64))
+
+
 def _columns(results: Results) -> dict:
-    return {
-        "attributions": results.attributions,
-        "ids": results.ids,
-        "sources": results.sources,
-        "targets": results.targets,
-        "target_names": results.target_names,
-        "scores": results.scores,
-        "baseline_scores": results.baseline_scores,
-        "deltas": results.deltas,
-        "relative_deltas": results.relative_deltas,
-        "status": results.statuses,
+    columns = {
+        "attributions": results.attributions, "ids": results.ids, "sources": results.sources, "targets": results.targets,
+        "target_names": results.target_names, "scores": results.scores, "baseline_scores": results.baseline_scores,
+        "deltas": results.deltas, "relative_deltas": results.relative_deltas, "status": results.statuses,
     }
+    return columns
 
 
 class NumpyWriter:
@@ -191,7 +203,7 @@ class NumpyWriter:
         self.raw = {}
         self.rows = 0
         self.dtypes = {}
-        self.text = {"ids": [], "sources": [], "target_names": [], "status": []}
+        self.text = {name: [] for name in TEXT_ARRAYS}
 
     def append(self, results: Results) -> None:
         for name, data in _columns(results).items():
@@ -218,9 +230,9 @@ class NumpyWriter:
                 shutil.copyfileobj(raw, handle)
 
     def close(self) -> None:
-        names = list(_columns_names())
+        names = ARRAY_NAMES
         if self.rows == 0:
-            self.dtypes = {n: np.dtype(np.float32 if n == "attributions" else np.int64 if n == "targets" else np.float64) for n in names if n not in self.text}
+            self.dtypes = {n: _numeric_dtype(n) for n in names if n not in self.text}
             self.raw = {n: open(self.work / f"{n}.raw", "wb") for n in self.dtypes}
         framed = self.work / "framed"
         framed.mkdir()
@@ -238,11 +250,95 @@ class NumpyWriter:
         shutil.rmtree(self.work)
 
 
-def _columns_names():
-    return ("attributions", "ids", "sources", "targets", "target_names", "scores", "baseline_scores", "deltas", "relative_deltas", "status")
-
-
 def open_array_writer(out: Path, fmt: str, instance_shape: tuple, attributes: dict):
     if fmt == "h5":
         return H5Writer(out, instance_shape, attributes)
     return NumpyWriter(out, instance_shape, fmt)
+
+
+class TableAttributionsWriter:
+    """attributions.csv for table inputs: id, then one column per feature."""
+
+    def __init__(self, out: Path, features: list[str]):
+        self.path = out / "attributions.csv"
+        self.temporary = out / ".attributions.csv.partial"
+        self.handle = open(self.temporary, "w", newline="", encoding="utf-8")
+        self.writer = csv.writer(self.handle)
+        self.writer.writerow(["id", *features])
+
+    def append(self, results: Results) -> None:
+        for ident, row in zip(results.ids, results.attributions):
+            self.writer.writerow([ident, *(_cell(float(v)) for v in row)])
+        self.handle.flush()
+
+    def close(self) -> None:
+        self.handle.close()
+        os.replace(self.temporary, self.path)
+
+
+OVERVIEW_TILES = 24  # images on the contact sheet: the first ones explained
+
+
+class HeatmapWriter:
+    """OUT/heatmaps/<id>.png per explained image, and OUT/overview.png of the first few."""
+
+    def __init__(self, out: Path, config, preprocess):
+        from igcli import render
+
+        self.render = render
+        self.directory = out / "heatmaps"
+        self.overview = out / "overview.png"
+        self.config = config
+        self.preprocess = preprocess
+        self.tiles = []
+
+    def append(self, results: Results) -> None:
+        config = self.config
+        for row, (ident, error) in enumerate(zip(results.ids, results.errors)):
+            if error is not None:
+                continue
+            pixels = self.preprocess.to_pixels(results.inputs[row])
+            image = self.render.render_heatmap(
+                pixels, results.attributions[row], value_range=(0.0, 255.0), sign=config.sign, cmap=config.cmap,
+                clip_percentile=config.clip_percentile, alpha=config.alpha, panel=config.panel,
+            )
+            path = self.directory / f"{ident}.png"
+            if not path.resolve().is_relative_to(self.directory.resolve()):
+                raise RuntimeError(f"refusing to write outside the output directory: {path}")
+            self.render.save_png(image, path)
+            if len(self.tiles) < OVERVIEW_TILES:
+                overlay = image if not config.panel else self.render.render_heatmap(
+                    pixels, results.attributions[row], value_range=(0.0, 255.0), sign=config.sign, cmap=config.cmap,
+                    clip_percentile=config.clip_percentile, alpha=config.alpha)
+                name = results.target_names[row] or f"class {results.targets[row]}"
+                overlay.thumbnail((160, 160))
+                self.tiles.append((overlay, f"{ident}\n{name} {results.scores[row]:.3g}"))
+
+    def close(self) -> None:
+        if self.tiles:
+            self.render.save_png(self.render.contact_sheet(self.tiles), self.overview)
+
+
+def check_heatmap_options(config) -> None:
+    """A bad --sign/--cmap/--clip-percentile/--alpha is a usage error before any work, not a
+    failure on the first image."""
+    from igcli import render
+
+    try:
+        render.attribution_map(np.zeros((2, 2)), config.sign, config.clip_percentile)
+        render.colorize(np.zeros((2, 2)), config.sign, config.cmap or render.default_cmap(config.sign))
+        render.overlay(np.zeros((2, 2, 3), np.uint8), np.zeros((2, 2, 3), np.uint8), np.zeros((2, 2)), config.alpha)
+    except ValueError as error:
+        raise UsageProblem(str(error)) from None
+
+
+def open_sinks(out: Path, config, inputs, parameters: dict, preprocess) -> list:
+    """Everything each group of results is written to, in order."""
+    from igcli.inputs import CsvInputs, ImageInputs
+
+    sinks = [open_array_writer(out, config.format, inputs.instance_shape, parameters), SummaryWriter(out)]
+    if isinstance(inputs, CsvInputs):
+        sinks.append(TableAttributionsWriter(out, inputs.features))
+    if isinstance(inputs, ImageInputs) and config.heatmap:
+        sinks.append(HeatmapWriter(out, config, preprocess))
+    return sinks

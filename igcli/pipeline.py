@@ -13,8 +13,9 @@ import numpy as np
 from igcli import __version__
 from igcli.baselines import Baselines, parse_baseline
 from igcli.errors import UsageProblem
-from igcli.inputs import open_inputs
-from igcli.outputs import Results, SummaryWriter, open_array_writer, prepare_out_dir, write_run_json
+from igcli.inputs import CsvInputs, ImageInputs, ImageOptions, TableOptions, open_inputs, parse_resize
+from igcli.outputs import Results, check_heatmap_options, open_sinks, prepare_out_dir, write_run_json
+from igcli.preprocess import Preprocess, parse_floats
 from igcli.quadrature import alphas_and_weights
 from igcli.targets import parse_target, read_class_names
 
@@ -44,7 +45,24 @@ class ExplainConfig:
     format: str = "h5"
     unsafe: bool = False
     custom_objects: str | None = None
-    value_range: tuple = (0.0, 1.0)
+    # images
+    color: str = "auto"
+    resize: str | None = None
+    scale: str = "0..1"
+    mean: str | None = None
+    std: str | None = None
+    max_pixels: int = ImageOptions.max_pixels
+    # tables
+    columns: str | None = None
+    id_column: str | None = None
+    label_column: str | None = None
+    # heatmaps
+    heatmap: bool = True
+    sign: str = "absolute"
+    cmap: str | None = None
+    clip_percentile: float = 99.5
+    alpha: float = 0.6
+    panel: bool = False
     debug: bool = False
 
 
@@ -55,6 +73,7 @@ class RunReport:
     explained: int = 0
     failed: int = 0
     errors: list = field(default_factory=list)  # {"id", "source", "error"}
+    skipped: list = field(default_factory=list)  # files in a folder that are not images
     timings: dict = field(default_factory=dict)
     max_relative_delta: float | None = None
 
@@ -77,62 +96,61 @@ def run_explain(config: ExplainConfig, progress=None, warn=print) -> RunReport:
         raise UsageProblem(f"--method {config.method}: {error}") from None
     baseline_spec = parse_baseline(config.baseline)
     class_names = read_class_names(config.class_names) if config.class_names else None
-    inputs = open_inputs(config.inputs, key=config.key)
-    out = Path(config.out)
-    prepare_out_dir(out, config.overwrite)
+    preprocess = Preprocess(config.scale, parse_floats(config.mean, "--mean"), parse_floats(config.std, "--std"))
+    image_options = ImageOptions(config.color, parse_resize(config.resize), preprocess, config.max_pixels)
+    columns = [c.strip() for c in config.columns.split(",")] if config.columns else None
+    table_options = TableOptions(columns, config.id_column, config.label_column)
+    if not Path(config.model).exists():
+        raise UsageProblem(f"{config.model}: no such model file or directory")
 
     from igcli.attribution import IntegratedGradients, auto_batch_size
     from igcli.models import file_sha256, load_model
 
     model = load_model(
-        config.model,
-        unsafe=config.unsafe,
-        custom_objects_file=config.custom_objects,
-        signature=config.signature,
-        input_key=config.input_key,
-        output_key=config.output_key,
-        output=config.output,
+        config.model, unsafe=config.unsafe, custom_objects_file=config.custom_objects, signature=config.signature,
+        input_key=config.input_key, output_key=config.output_key, output=config.output,
     )
     if config.unsafe:
         warn(f"warning: --unsafe: {config.model} may run code stored in the file")
     loaded = time.perf_counter()
+    inputs = open_inputs(config.inputs, model_shape=model.input_shape, key=config.key, images=image_options, table=table_options)
     _check_shape(inputs, model)
     output_size = int(np.prod(model.output_shape)) if model.output_shape else 1
     if class_names is not None and len(class_names) != output_size:
         raise UsageProblem(f"{config.class_names}: {len(class_names)} class names for {output_size} model outputs")
-    targets = parse_target(config.target, output_shape=model.output_shape, class_names=class_names, count=inputs.count)
-    baselines = Baselines(baseline_spec, samples=config.baseline_samples, seed=config.seed, value_range=config.value_range, input_shape=model.input_shape, count=inputs.count)
+    has_labels = isinstance(inputs, CsvInputs) and config.label_column is not None
+    targets = parse_target(config.target, output_shape=model.output_shape, class_names=class_names, count=inputs.count, has_label_column=has_labels)
+    value_range = preprocess.value_range(inputs.instance_shape)
+    baselines = Baselines(baseline_spec, samples=config.baseline_samples, seed=config.seed, value_range=value_range, input_shape=model.input_shape, count=inputs.count)
     if baselines.samples < config.baseline_samples:
         warn(f"warning: --baseline-samples {config.baseline_samples} ignored: baseline {config.baseline} is not random")
     resolved_batch = batch_size or auto_batch_size(inputs.instance_shape)
     engine = IntegratedGradients(model.call, inputs.instance_shape, alphas, weights, resolved_batch)
-
     parameters = {
-        "igcli_version": __version__,
-        "model": str(config.model),
-        "model_sha256": file_sha256(Path(config.model)),
-        "model_description": model.description,
-        "inputs": str(config.inputs),
-        "method": config.method,
-        "steps": config.steps,
-        "baseline": config.baseline,
-        "baseline_samples": baselines.samples,
-        "seed": config.seed,
-        "target": config.target,
-        "output": config.output or "as the model outputs",
-        "batch_size": resolved_batch,
+        "igcli_version": __version__, "model": str(config.model), "model_sha256": file_sha256(Path(config.model)),
+        "model_description": model.description, "inputs": str(config.inputs), "method": config.method,
+        "steps": config.steps, "baseline": config.baseline, "baseline_samples": baselines.samples, "seed": config.seed,
+        "target": config.target, "output": config.output or "as the model outputs", "batch_size": resolved_batch,
     }
-    report = RunReport(out=str(out))
-    array_writer = open_array_writer(out, config.format, inputs.instance_shape, parameters)
-    summary = SummaryWriter(out)
+    if isinstance(inputs, ImageInputs):
+        parameters.update(scale=config.scale, color=config.color, image_size=f"{inputs.size[0]}x{inputs.size[1]}")
+
+    if isinstance(inputs, ImageInputs) and config.heatmap:
+        check_heatmap_options(config)
+    out = Path(config.out)
+    prepare_out_dir(out, config.overwrite)
+    report = RunReport(out=str(out), skipped=[str(p) for p in getattr(inputs, "skipped", [])])
+    for path in report.skipped:
+        warn(f"igcli: skipped {path}: not an image file")
+    sinks = open_sinks(out, config, inputs, parameters, preprocess)
     bar = progress(inputs.count) if progress else None
     compute_seconds = write_seconds = 0.0
     for batch in inputs.batches(GROUP_SIZE):
         tick = time.perf_counter()
         results = _explain_batch(engine, batch, targets, baselines, class_names)
         tock = time.perf_counter()
-        array_writer.append(results)
-        summary.append(results)
+        for sink in sinks:
+            sink.append(results)
         write_seconds += time.perf_counter() - tock
         compute_seconds += tock - tick
         _tally(report, results)
@@ -141,8 +159,8 @@ def run_explain(config: ExplainConfig, progress=None, warn=print) -> RunReport:
     if bar:
         bar.close()
     tick = time.perf_counter()
-    array_writer.close()
-    summary.close()
+    for sink in sinks:
+        sink.close()
     write_seconds += time.perf_counter() - tick
     report.timings = {
         "load_seconds": round(loaded - started, 3),
@@ -175,32 +193,29 @@ def _check_shape(inputs, model) -> None:
 
 
 def _explain_batch(engine, batch, targets, baselines, class_names) -> Results:
-    count = len(batch.ids)
-    errors = list(batch.errors)
-    shape = batch.arrays.shape[1:]
-    results = Results(
-        indices=batch.indices, ids=batch.ids, sources=batch.sources,
-        attributions=np.full((count, *shape), np.nan, np.float32),
-        targets=np.full(count, -1, np.int64), target_names=[""] * count,
-        scores=np.full(count, np.nan), baseline_scores=np.full(count, np.nan),
-        sums=np.full(count, np.nan), deltas=np.full(count, np.nan), errors=errors,
-    )
-    good = np.array([error is None for error in errors])
-    if not good.any():
-        return results
-    x = batch.arrays[good]
-    indices = batch.indices[good]
-    outputs = engine.outputs(x)
-    chosen = targets.resolve(indices, outputs)
-    explanation = engine.explain(x, baselines.make(x, indices), chosen, x_outputs=outputs)
-    results.attributions[good] = explanation.attributions
-    results.targets[good] = chosen
-    results.scores[good] = explanation.scores
-    results.baseline_scores[good] = explanation.baseline_scores
-    results.sums[good] = explanation.sums
-    results.deltas[good] = explanation.deltas
+    results = Results.empty(batch)
+    good = np.array([error is None for error in results.errors])
+    if good.any():
+        outputs = engine.outputs(batch.arrays[good])
+        results.predicted[good] = outputs.argmax(axis=1)
+        labels = [extra.get("label") for extra, ok in zip(batch.extras, good) if ok]
+        chosen, problems = targets.resolve(batch.indices[good], outputs, labels)
+        for row, problem in zip(np.flatnonzero(good), problems):
+            results.errors[row] = problem
+        keep = np.array([problem is None for problem in problems])
+        rows = np.flatnonzero(good)[keep]
+        if rows.size:
+            x = batch.arrays[rows]
+            explanation = engine.explain(x, baselines.make(x, batch.indices[rows]), chosen[keep], x_outputs=outputs[keep])
+            results.attributions[rows] = explanation.attributions
+            results.targets[rows] = chosen[keep]
+            results.scores[rows] = explanation.scores
+            results.baseline_scores[rows] = explanation.baseline_scores
+            results.sums[rows] = explanation.sums
+            results.deltas[rows] = explanation.deltas
     if class_names:
         results.target_names = [class_names[t] if t >= 0 else "" for t in results.targets]
+        results.predicted_names = [class_names[p] if p >= 0 else "" for p in results.predicted]
     return results
 
 
@@ -228,16 +243,14 @@ def _manifest(config: ExplainConfig, parameters: dict, report: RunReport, model)
         "configuration": asdict(config),
         "resolved": parameters,
         "versions": {
-            "python": platform.python_version(),
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "numpy": np.__version__,
-            "h5py": h5py.__version__,
+            "python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
+            "numpy": np.__version__, "h5py": h5py.__version__,
         },
         "model": {"path": str(config.model), "sha256": parameters["model_sha256"], "kind": model.kind, "input_shape": model.input_shape, "output_shape": model.output_shape},
-        "counts": {"instances": report.instances, "explained": report.explained, "failed": report.failed},
+        "counts": {"instances": report.instances, "explained": report.explained, "failed": report.failed, "skipped_files": len(report.skipped)},
         "max_relative_delta": report.max_relative_delta,
         "timings": report.timings,
         "errors": report.errors,
+        "skipped_files": report.skipped,
         "command": sys.argv,
     }

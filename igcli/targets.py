@@ -29,21 +29,33 @@ def read_class_names(path: str | Path) -> list[str]:
 class Targets:
     """Resolves each instance's target to a flat index into its output."""
 
-    kind: str  # predicted, index, labels
+    kind: str  # predicted, index, labels (from a file), label (per row, from the CSV)
     output_shape: tuple
     index: int | None = None
     labels: np.ndarray | None = None  # flat indices, one per input
+    class_names: list[str] | None = None
 
-    def resolve(self, indices: np.ndarray, outputs: np.ndarray) -> np.ndarray:
+    def resolve(self, indices: np.ndarray, outputs: np.ndarray, row_labels: list | None = None) -> tuple[np.ndarray, list]:
+        """-> (flat target per instance, -1 where it cannot be had; the reason per instance or None)."""
+        count = len(indices)
         if self.kind == "predicted":
-            return outputs.argmax(axis=1)
+            return outputs.argmax(axis=1), [None] * count
         if self.kind == "index":
-            return np.full(len(indices), self.index)
-        return self.labels[indices]
+            return np.full(count, self.index), [None] * count
+        if self.kind == "labels":
+            return self.labels[indices], [None] * count
+        targets, errors = np.full(count, -1, np.int64), [None] * count
+        size = outputs.shape[1]
+        for row, value in enumerate(row_labels):
+            try:
+                targets[row] = _check_labels([value], self.output_shape, size, self.class_names, "--label-column")[0]
+            except UsageProblem as problem:
+                errors[row] = str(problem)
+        return targets, errors
 
 
-def parse_target(text: str, *, output_shape: tuple, class_names: list[str] | None, count: int | None, labels: np.ndarray | None = None) -> Targets:
-    """text: the --target value; labels: the CSV's label column when text is 'label'."""
+def parse_target(text: str, *, output_shape: tuple, class_names: list[str] | None, count: int | None, has_label_column: bool = False) -> Targets:
+    """text: the --target value; 'label' takes each CSV row's --label-column value."""
     size = int(np.prod(output_shape)) if output_shape else 1
     if any(d is None for d in output_shape):
         raise UsageProblem(f"the model's output shape {output_shape} is not fixed; cannot choose a target")
@@ -53,9 +65,9 @@ def parse_target(text: str, *, output_shape: tuple, class_names: list[str] | Non
     if re.fullmatch(r"-?\d+(,-?\d+)*", text):
         return Targets("index", output_shape, index=_flat_index(text, output_shape, size, "--target"))
     if text == "label":
-        if labels is None:
+        if not has_label_column:
             raise UsageProblem("--target label needs CSV inputs with --label-column")
-        return Targets("labels", output_shape, labels=_check_labels(labels, output_shape, size, class_names, "--label-column"))
+        return Targets("label", output_shape, class_names=class_names)
     if text.startswith("labels:"):
         path = Path(text[len("labels:") :])
         values = _read_labels(path)
@@ -105,10 +117,14 @@ def _check_labels(values, output_shape, size, class_names, where) -> np.ndarray:
         if re.fullmatch(r"-?\d+(\.0*)?", value):
             index = int(float(value))
             if not 0 <= index < size:
-                raise UsageProblem(f"{where}: label {value!r} (entry {number}) is out of range 0..{size - 1}")
+                raise UsageProblem(f"{where}: label {value!r}{_entry(number, values)} is out of range 0..{size - 1}")
         elif class_names is not None and value in class_names:
             index = class_names.index(value)
         else:
-            raise UsageProblem(f"{where}: label {value!r} (entry {number}) is neither a class index nor a class name")
+            raise UsageProblem(f"{where}: label {value!r}{_entry(number, values)} is neither a class index nor a class name")
         flat.append(index)
     return np.asarray(flat, np.int64)
+
+
+def _entry(number: int, values) -> str:
+    return f" (entry {number})" if len(values) > 1 else ""
