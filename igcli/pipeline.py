@@ -154,9 +154,9 @@ def run_explain(config: ExplainConfig, progress=None, warn=print) -> RunReport:
         write_seconds += time.perf_counter() - tock
         compute_seconds += tock - tick
         _tally(report, results)
-        if bar:
+        if bar is not None:
             bar.update(len(batch.ids))
-    if bar:
+    if bar is not None:
         bar.close()
     tick = time.perf_counter()
     for sink in sinks:
