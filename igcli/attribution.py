@@ -44,7 +44,7 @@ def auto_batch_size(input_shape: tuple) -> int:
 
 
 class IntegratedGradients:
-    def __init__(self, model_call, input_shape: tuple, alphas: np.ndarray, weights: np.ndarray, batch_size: int):
+    def __init__(self, model_call, input_shape: tuple, alphas: np.ndarray, weights: np.ndarray, batch_size: int, xla: bool = False):
         tf = _tensorflow()
         self._tf = tf
         self.alphas = np.asarray(alphas, np.float32)
@@ -74,9 +74,10 @@ class IntegratedGradients:
             return tf.reduce_sum(grads * tf.reshape(weights, [1, m, *expand]), axis=1)
 
         # One trace per run: every dimension that changes between calls is None in the signature.
-        self._outputs = tf.function(flat_outputs, input_signature=[points_spec])
+        # XLA is opt-in: on the CPUs we measured it was several times slower.
+        self._outputs = tf.function(flat_outputs, input_signature=[points_spec], jit_compile=xla or None)
         self._integrals = tf.function(
-            path_integrals, input_signature=[points_spec, points_spec, vector, vector, indices]
+            path_integrals, input_signature=[points_spec, points_spec, vector, vector, indices], jit_compile=xla or None
         )
 
     def outputs(self, x: np.ndarray) -> np.ndarray:

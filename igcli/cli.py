@@ -116,6 +116,8 @@ def cli():
 @click.option("--clip-percentile", type=float, default=99.5, show_default=True, help="Heatmaps: magnitude percentile shown at full colour.")
 @click.option("--alpha", type=float, default=0.6, show_default=True, help="Heatmaps: opacity of the colour over the image.")
 @click.option("--panel", is_flag=True, help="Heatmaps: input | heatmap | overlay side by side.")
+@click.option("--xla", is_flag=True, help="Compile the gradient with XLA (try on GPUs; slower on the CPUs we measured).")
+@click.option("--precision", type=click.Choice(["float32", "mixed_float16", "mixed_bfloat16"]), default="float32", show_default=True, help="Keras models: compute in half precision (faster on GPUs, less complete).")
 @click.option("--unsafe", is_flag=True, help="Allow model files that run code (Lambda layers). Only for trusted files.")
 @click.option("--custom-objects", type=click.Path(), help="Python file that defines or registers custom layers.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar on stderr [on when stderr is a terminal].")

@@ -56,6 +56,7 @@ def load_model(
     input_key: str | None = None,
     output_key: str | None = None,
     output: str | None = None,
+    precision: str = "float32",
 ) -> LoadedModel:
     path = Path(path)
     if not path.exists():
@@ -79,7 +80,18 @@ def load_model(
         )
     if output is not None:
         _select_output_space(model, output)
+    if precision != "float32":
+        _set_precision(model, precision)
     return model
+
+
+def _set_precision(model: LoadedModel, precision: str) -> None:
+    """Compute in float16/bfloat16 with float32 weights (Keras mixed precision), per layer."""
+    if model.kind != "keras":
+        raise UsageProblem(f"{model.path}: --precision {precision} needs a Keras model; a SavedModel's dtypes are fixed")
+    for layer in model.keras_model.layers:
+        layer.dtype_policy = precision
+    model.description += f", computing in {precision}"
 
 
 # --- Keras files --------------------------------------------------------------------------------

@@ -205,7 +205,7 @@ def test_outputs_summary_run_json_and_formats_agree(igcli, files):
     manifest = run.run_json()
     assert manifest["counts"] == {"instances": 5, "explained": 5, "failed": 0, "skipped_files": 0}
     assert len(manifest["model"]["sha256"]) == 64 and manifest["resolved"]["steps"] == 4
-    assert set(manifest["timings"]) == {"load_seconds", "compute_seconds", "write_seconds", "total_seconds"}
+    assert set(manifest["timings"]) == {"load_seconds", "compute_seconds", "write_seconds", "explain_wall_seconds", "total_seconds"}
     assert {"tensorflow", "keras", "numpy"} <= set(manifest["versions"])
     npz = explain(igcli, files, "--format", "npz")
     npy = explain(igcli, files, "--format", "npy")

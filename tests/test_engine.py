@@ -70,3 +70,14 @@ def test_baseline_samples_average_single_baseline_runs():
     np.testing.assert_allclose(together.baseline_scores, np.mean([r.baseline_scores for r in apart]), atol=1e-6)
     # F_1(x) = x1^2 x2 + x2 is a polynomial of degree 3 along the path: 20 Gauss points are exact
     np.testing.assert_allclose(together.deltas, 0, atol=1e-5)
+
+
+def test_mixed_precision_and_xla_stay_close_to_float32(igcli, cnn_file, images):
+    reference = igcli("explain", cnn_file, images, "--steps", 16, "--output", "logits").arrays()
+    half = igcli("explain", cnn_file, images, "--steps", 16, "--output", "logits", "--precision", "mixed_bfloat16")
+    assert half.exit_code == 0 and "underflow" in half.stderr
+    assert half.run_json()["model"]["kind"] == "keras"
+    # bfloat16 keeps 8 bits of mantissa: scores agree to about 1e-2 of their size, not better
+    np.testing.assert_allclose(half.arrays()["scores"], reference["scores"], rtol=5e-2, atol=5e-2)
+    xla = igcli("explain", cnn_file, images, "--steps", 16, "--output", "logits", "--xla").arrays()
+    np.testing.assert_allclose(xla["attributions"], reference["attributions"], atol=1e-5)
