@@ -13,10 +13,13 @@ import numpy as np
 
 from igcli.tfimport import tensorflow as _tensorflow
 
-# Path points per gradient call for --batch-size auto: about 16 MB of float32 input points,
-# which keeps small models' calls large enough to be efficient and large models' within memory.
+# Path points per gradient call for --batch-size auto: about 16 MB of float32 input points on a
+# GPU, which keeps calls large enough to fill it and large models within memory. On a CPU, bigger
+# calls are slower once activations leave the caches: measured on a 2-core x86 for a 64x64x3 CNN,
+# 557 evaluations/s at 32 points per call, 538 at 64, 446 at 100, 416 at 300. So at most 64.
 AUTO_BATCH_BYTES = 1 << 24
 AUTO_BATCH_LIMITS = (1, 1024)
+AUTO_BATCH_CPU_MAX = 64
 
 
 @dataclass
@@ -40,6 +43,8 @@ class Explanation:
 def auto_batch_size(input_shape: tuple) -> int:
     elements = int(np.prod([d or 1 for d in input_shape]))
     low, high = AUTO_BATCH_LIMITS
+    if not _tensorflow().config.list_logical_devices("GPU"):
+        high = AUTO_BATCH_CPU_MAX
     return int(np.clip(AUTO_BATCH_BYTES // (4 * elements), low, high))
 
 
@@ -119,10 +124,13 @@ class IntegratedGradients:
                 if self.batch_size >= steps:
                     part = self._integrals(b, d, self.alphas, self.weights, t)
                 else:
-                    # Fewer points per call than steps: each path is summed over several calls.
+                    # Fewer points per call than steps: each path is summed over several calls,
+                    # of equal size so that no call is a short remainder.
+                    calls = -(-steps // self.batch_size)
+                    size = -(-steps // calls)
                     part = 0
-                    for k in range(0, steps, self.batch_size):
-                        part += self._integrals(b, d, self.alphas[k : k + self.batch_size], self.weights[k : k + self.batch_size], t)
+                    for k in range(0, steps, size):
+                        part += self._integrals(b, d, self.alphas[k : k + size], self.weights[k : k + size], t)
             except tf.errors.ResourceExhaustedError:
                 if self.batch_size == 1:
                     raise

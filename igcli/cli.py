@@ -116,6 +116,8 @@ def cli():
 @click.option("--clip-percentile", type=float, default=99.5, show_default=True, help="Heatmaps: magnitude percentile shown at full colour.")
 @click.option("--alpha", type=float, default=0.6, show_default=True, help="Heatmaps: opacity of the colour over the image.")
 @click.option("--panel", is_flag=True, help="Heatmaps: input | heatmap | overlay side by side.")
+@click.option("--max-delta", type=float, help="Exit 3 when any instance's relative completeness error exceeds this.")
+@click.option("--fail-fast", is_flag=True, help="Stop at the first instance that fails.")
 @click.option("--xla", is_flag=True, help="Compile the gradient with XLA (try on GPUs; slower on the CPUs we measured).")
 @click.option("--precision", type=click.Choice(["float32", "mixed_float16", "mixed_bfloat16"]), default="float32", show_default=True, help="Keras models: compute in half precision (faster on GPUs, less complete).")
 @click.option("--unsafe", is_flag=True, help="Allow model files that run code (Lambda layers). Only for trusted files.")
@@ -150,7 +152,8 @@ def explain(model, inputs, format_, progress, quiet, as_json, debug, **options):
     summary = {
         "out": report.out, "instances": report.instances, "explained": report.explained,
         "failed": report.failed, "max_relative_delta": report.max_relative_delta,
-        "timings": report.timings, "errors": report.errors, "exit_code": report.exit_code,
+        "timings": report.timings, "errors": report.errors, "over_max_delta": report.over_max_delta,
+        "exit_code": report.exit_code,
     }
     if as_json:
         click.echo(json.dumps(summary))
@@ -158,6 +161,12 @@ def explain(model, inputs, format_, progress, quiet, as_json, debug, **options):
         click.echo(f"igcli: explained {report.explained} of {report.instances} instances into {report.out}", err=True)
         for error in report.errors:
             click.echo(f"igcli: failed {error['source']}: {error['error']}", err=True)
+        if report.stopped_early:
+            click.echo("igcli: stopped at the first failure (--fail-fast)", err=True)
+    if report.over_max_delta and not quiet:
+        shown = ", ".join(report.over_max_delta[:20]) + (" ..." if len(report.over_max_delta) > 20 else "")
+        click.echo(f"igcli: relative completeness error above --max-delta {options['max_delta']} for "
+                   f"{len(report.over_max_delta)} instance(s): {shown} (raise --steps)", err=True)
     return report.exit_code
 
 

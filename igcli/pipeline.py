@@ -66,6 +66,8 @@ class ExplainConfig:
     panel: bool = False
     xla: bool = False
     precision: str = "float32"
+    max_delta: float | None = None
+    fail_fast: bool = False
     debug: bool = False
 
 
@@ -79,16 +81,22 @@ class RunReport:
     skipped: list = field(default_factory=list)  # files in a folder that are not images
     timings: dict = field(default_factory=dict)
     max_relative_delta: float | None = None
+    over_max_delta: list = field(default_factory=list)  # ids whose relative delta exceeds --max-delta
+    stopped_early: bool = False  # --fail-fast stopped at the first failure
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.failed else 0
+        if self.failed:
+            return 1
+        return 3 if self.over_max_delta else 0
 
 
 def run_explain(config: ExplainConfig, progress=None, warn=print) -> RunReport:
     """progress: a callable(total) returning an object with update(n) and close(), or None."""
     started = time.perf_counter()
     batch_size = _parse_batch_size(config.batch_size)
+    if config.max_delta is not None and not config.max_delta >= 0:
+        raise UsageProblem(f"--max-delta {config.max_delta}: must be a non-negative number")
     if config.steps < 1:
         raise UsageProblem(f"--steps {config.steps}: must be at least 1")
     if config.baseline_samples < 1:
@@ -167,9 +175,12 @@ def run_explain(config: ExplainConfig, progress=None, warn=print) -> RunReport:
             results = _explain_batch(engine, batch, targets, baselines, class_names)
             timings["compute"] += time.perf_counter() - tick
             writer.submit(results)
-            _tally(report, results)
+            _tally(report, results, config.max_delta)
             if bar is not None:
                 bar.update(len(batch.ids))
+            if config.fail_fast and report.failed:
+                report.stopped_early = True
+                break
     finally:
         batches.close()
         writer.close()
@@ -236,7 +247,7 @@ def _explain_batch(engine, batch, targets, baselines, class_names) -> Results:
     return results
 
 
-def _tally(report: RunReport, results: Results) -> None:
+def _tally(report: RunReport, results: Results, max_delta: float | None) -> None:
     report.instances += len(results.ids)
     for ident, source, error in zip(results.ids, results.sources, results.errors):
         if error is None:
@@ -244,7 +255,10 @@ def _tally(report: RunReport, results: Results) -> None:
         else:
             report.failed += 1
             report.errors.append({"id": ident, "source": source, "error": error})
-    relative = results.relative_deltas[np.array([e is None for e in results.errors])]
+    ok = np.array([e is None for e in results.errors])
+    relative = results.relative_deltas[ok]
+    if max_delta is not None:
+        report.over_max_delta += [i for i, r in zip(np.array(results.ids)[ok], relative) if not r <= max_delta]
     if relative.size:
         worst = float(np.max(relative))
         report.max_relative_delta = worst if report.max_relative_delta is None else max(worst, report.max_relative_delta)
@@ -266,6 +280,9 @@ def _manifest(config: ExplainConfig, parameters: dict, report: RunReport, model)
         "model": {"path": str(config.model), "sha256": parameters["model_sha256"], "kind": model.kind, "input_shape": model.input_shape, "output_shape": model.output_shape},
         "counts": {"instances": report.instances, "explained": report.explained, "failed": report.failed, "skipped_files": len(report.skipped)},
         "max_relative_delta": report.max_relative_delta,
+        "over_max_delta": report.over_max_delta,
+        "stopped_early": report.stopped_early,
+        "exit_code": report.exit_code,
         "timings": report.timings,
         "errors": report.errors,
         "skipped_files": report.skipped,

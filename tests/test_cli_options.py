@@ -246,3 +246,25 @@ def test_help_and_version(igcli):
     text = igcli("explain", "--help").stdout
     for option in ("--steps", "--method", "--baseline", "--target", "--output", "--format", "--config"):
         assert option in text
+
+
+def test_completeness_gate_exits_3_and_lists_the_instances(igcli, tmp_path):
+    power_sum(3, 2).save(tmp_path / "sq.keras")
+    x = save_npy(tmp_path / "x.npy", X)
+    # riemann_left with 2 points integrates 2 alpha x to x/2 instead of x: relative delta 0.5
+    gated = igcli("explain", tmp_path / "sq.keras", x, "--method", "riemann_left", "--steps", 2, "--max-delta", 0.01, "--json")
+    assert gated.exit_code == 3
+    assert json.loads(gated.stdout)["over_max_delta"] == ["0", "1", "2", "3", "4"]
+    np.testing.assert_allclose(gated.arrays()["relative_deltas"], 0.5, rtol=1e-5)
+    # Gauss-Legendre is exact on that linear integrand
+    assert igcli("explain", tmp_path / "sq.keras", x, "--steps", 2, "--max-delta", 1e-5).exit_code == 0
+    assert_one_line_error(igcli("explain", tmp_path / "sq.keras", x, "--max-delta", -1), 2, "--max-delta")
+
+
+def test_fail_fast_stops_at_the_first_failure(igcli, files, tmp_path):
+    x = np.repeat(X, 20, axis=0)
+    x[3, 0] = np.inf
+    run = igcli("explain", files / "lin.keras", save_npy(tmp_path / "inf.npy", x), "--steps", 2, "--fail-fast")
+    assert run.exit_code == 1 and "--fail-fast" in run.stderr
+    counts = run.run_json()["counts"]
+    assert counts["failed"] == 1 and counts["instances"] < len(x)  # the rest was not started
