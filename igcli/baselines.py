@@ -101,8 +101,8 @@ class Baselines:
         if kind == "file":
             if self.single is not None:
                 return np.broadcast_to(self.single, shape).astype(np.float32)
-            if indices.max() >= len(self.per_instance):
-                raise InstanceError(f"no baseline for input {indices.max()} in {self.spec.path}")
+            if indices.max() >= len(self.per_instance):  # a CSV longer than the baseline file
+                raise InstanceError(f"no baseline for row {indices.max()} in {self.spec.path} ({len(self.per_instance)} baselines)")
             return self.per_instance[indices][:, None].astype(np.float32)
         out = np.empty(shape, np.float32)
         for row, (image, index) in enumerate(zip(x, indices)):

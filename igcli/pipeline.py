@@ -12,7 +12,7 @@ import numpy as np
 
 from igcli import __version__
 from igcli.baselines import Baselines, parse_baseline
-from igcli.errors import UsageProblem
+from igcli.errors import InstanceError, UsageProblem
 from igcli.inputs import CsvInputs, ImageInputs, ImageOptions, TableOptions, open_inputs, parse_resize
 from igcli.outputs import Results, check_heatmap_options, open_sinks, prepare_out_dir, write_run_json
 from igcli.preprocess import Preprocess, parse_floats
@@ -232,9 +232,15 @@ def _explain_batch(engine, batch, targets, baselines, class_names) -> Results:
             results.errors[row] = problem
         keep = np.array([problem is None for problem in problems])
         rows = np.flatnonzero(good)[keep]
+        x = batch.arrays[rows]
+        try:
+            baseline = baselines.make(x, batch.indices[rows]) if rows.size else None
+        except InstanceError as error:
+            for row in rows:
+                results.errors[row] = str(error)
+            rows = rows[:0]
         if rows.size:
-            x = batch.arrays[rows]
-            explanation = engine.explain(x, baselines.make(x, batch.indices[rows]), chosen[keep], x_outputs=outputs[keep])
+            explanation = engine.explain(x, baseline, chosen[keep], x_outputs=outputs[keep])
             results.attributions[rows] = explanation.attributions
             results.targets[rows] = chosen[keep]
             results.scores[rows] = explanation.scores
