@@ -170,5 +170,41 @@ def explain(model, inputs, format_, progress, quiet, as_json, debug, **options):
     return report.exit_code
 
 
+@cli.command()
+@click.argument("model", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print the description as JSON on stdout.")
+@click.option("--unsafe", is_flag=True, help="Allow model files that run code (Lambda layers).")
+@click.option("--custom-objects", type=click.Path(), help="Python file that defines or registers custom layers.")
+@click.option("--debug", is_flag=True, help="Full tracebacks and TensorFlow logs.")
+def inspect(model, as_json, unsafe, custom_objects, debug):
+    """Show MODEL's inputs, outputs and layers (Keras) or signatures (SavedModel).
+
+    Use it to find the --layer, --input-key, --output-key or --signature to pass to explain."""
+    from igcli.models import describe_model
+    from igcli.tfimport import set_debug
+
+    set_debug(debug)
+    info = describe_model(model, unsafe=unsafe, custom_objects_file=custom_objects)
+    if as_json:
+        click.echo(json.dumps(info))
+        return
+    click.echo(f"{info['path']}: {info['kind']}")
+    if info["kind"] == "savedmodel":
+        for name, signature in info["signatures"].items():
+            click.echo(f"signature {name}")
+            for role in ("inputs", "outputs"):
+                for spec in signature[role]:
+                    click.echo(f"  {role[:-1]:<6} {spec['name']:<24} {str(spec['shape']):<22} {spec['dtype']}")
+        return
+    for role in ("inputs", "outputs"):
+        for spec in info[role]:
+            click.echo(f"{role[:-1]:<6} {spec['name']:<24} {str(spec['shape']):<22} {spec['dtype']}")
+    if info["softmax_head"]:
+        click.echo("the last layer applies softmax: --output logits attributes the value before it")
+    click.echo("layers:")
+    for layer in info["layers"]:
+        click.echo(f"  {layer['name']:<28} {layer['type']:<24} {layer['output_shape']}")
+
+
 def main():
     cli()

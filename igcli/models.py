@@ -164,7 +164,8 @@ def _import_custom_objects(file: str) -> dict:
     return dict(offered)
 
 
-def _load_keras(path: Path, unsafe: bool, custom_objects: dict, output_key: str | None) -> LoadedModel:
+def _load_keras_model(path: Path, unsafe: bool, custom_objects: dict):
+    """A Keras model from .keras/.h5, refusing code-carrying and unknown layers unless allowed."""
     # Our own look at the architecture before Keras runs anything from it: Lambda layers carry
     # Python code, so they are refused unless the user says the file is trusted.
     config = _keras_config(path)
@@ -194,6 +195,12 @@ def _load_keras(path: Path, unsafe: bool, custom_objects: dict, output_key: str 
         if "Unknown layer" in message or "Could not locate class" in message:
             message += " (register it with --custom-objects FILE.py)"
         raise UsageProblem(f"{path}: cannot load the Keras model: {message[:400]}") from None
+    return model
+
+
+def _load_keras(path: Path, unsafe: bool, custom_objects: dict, output_key: str | None) -> LoadedModel:
+    keras = _keras()
+    model = _load_keras_model(path, unsafe, custom_objects)
     if len(model.inputs) != 1:
         raise UsageProblem(f"{path}: models with {len(model.inputs)} inputs are not supported")
     outputs = list(model.outputs)
@@ -327,3 +334,56 @@ def _choose(path: Path, what: str, asked: str | None, every: dict, usable: dict,
     if not usable:
         raise UsageProblem(f"{path}: the signature has no float {what}")
     raise UsageProblem(f"{path}: several {what}s ({', '.join(sorted(usable))}); choose one with {flag}")
+
+
+# --- igcli inspect ------------------------------------------------------------------------------
+
+
+def describe_model(path: str | Path, *, unsafe: bool = False, custom_objects_file: str | None = None) -> dict:
+    """Inputs, outputs, layers (Keras) or signatures (SavedModel), as plain data."""
+    path = Path(path)
+    if not path.exists():
+        raise UsageProblem(f"{path}: no such model file or directory")
+    if path.is_dir():
+        if not (path / "saved_model.pb").is_file():
+            raise UsageProblem(f"{path}: a directory but not a SavedModel (no saved_model.pb)")
+        tf = _tensorflow()
+        try:
+            root = tf.saved_model.load(str(path))
+        except Exception as error:  # protobuf and op errors alike: one line for the user
+            raise UsageProblem(f"{path}: cannot load the SavedModel: {' '.join(str(error).split())[:400]}") from None
+        signatures = {}
+        for name, function in (getattr(root, "signatures", {}) or {}).items():
+            signatures[name] = {
+                "inputs": [_spec(key, spec) for key, spec in function.structured_input_signature[1].items()],
+                "outputs": [_spec(key, spec) for key, spec in function.structured_outputs.items()],
+            }
+        return {"path": str(path), "kind": "savedmodel", "signatures": signatures}
+    if path.suffix.lower() not in KERAS_SUFFIXES + H5_SUFFIXES:
+        raise UsageProblem(f"{path}: unknown model format {path.suffix!r}; expected .keras, .h5, .hdf5 or a SavedModel directory")
+    custom_objects = _import_custom_objects(custom_objects_file) if custom_objects_file else {}
+    model = _load_keras_model(path, unsafe, custom_objects)
+    return {
+        "path": str(path),
+        "kind": "keras",
+        "name": model.name,
+        "inputs": [_spec(t.name, t) for t in model.inputs],
+        "outputs": [_spec(name, t) for name, t in zip(getattr(model, "output_names", None) or [t.name for t in model.outputs], model.outputs)],
+        "softmax_head": softmax_head(model),
+        "layers": [
+            {"name": layer.name, "type": type(layer).__name__, "output_shape": _shape(getattr(layer, "output", None))}
+            for layer in model.layers
+        ],
+    }
+
+
+def _shape(tensor) -> list | None:
+    try:
+        return [None if d is None else int(d) for d in tensor.shape]
+    except (AttributeError, ValueError, TypeError):
+        return None
+
+
+def _spec(name: str, tensor) -> dict:
+    dtype = getattr(tensor.dtype, "name", str(tensor.dtype))
+    return {"name": name, "shape": _shape(tensor), "dtype": dtype}
