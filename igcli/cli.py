@@ -28,7 +28,7 @@ class OneLineErrors(click.Group):
         debug = "--debug" in (sys.argv[1:] if args is None else list(args))
         try:
             code = super().main(args, prog_name or "igcli", complete_var, standalone_mode=False, **extra)
-        except click.exceptions.Abort:
+        except (click.exceptions.Abort, KeyboardInterrupt):
             click.echo("igcli: interrupted", err=True)
             sys.exit(130)
         except click.ClickException as error:
@@ -39,6 +39,11 @@ class OneLineErrors(click.Group):
                 traceback.print_exc()
             click.echo(f"igcli: error: {_one_line(str(error))}", err=True)
             sys.exit(error.exit_code)
+        except Exception as error:  # a runtime failure (exit 1): one line, the traceback with --debug
+            if debug:
+                traceback.print_exc()
+            click.echo(f"igcli: error: {type(error).__name__}: {_one_line(str(error))[:500]} (rerun with --debug for the traceback)", err=True)
+            sys.exit(1)
         sys.exit(code or 0)
 
 
