@@ -92,6 +92,7 @@ def cli():
 @click.option("--config", type=click.Path(), callback=_load_config, is_eager=True, expose_value=False, help="TOML file whose keys set option defaults; flags win.")
 @click.option("-o", "--out", default="igcli-out", show_default=True, help="Output directory.")
 @click.option("--overwrite", is_flag=True, help="Replace the results in a non-empty output directory.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run, or explain only new and changed inputs, in OUT.")
 @click.option("--steps", type=int, default=50, show_default=True, help="Quadrature points along the path.")
 @click.option("--method", type=click.Choice(METHODS), default="gausslegendre", show_default=True, help="Quadrature rule.")
 @click.option("--batch-size", default="auto", show_default=True, help="Path points per gradient call: N or auto.")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import glob
+import hashlib
+import io
 import os
 import re
 from dataclasses import dataclass, field
@@ -77,8 +79,9 @@ class ArrayInputs:
             indices = np.arange(start, start + len(rows))
             finite = np.isfinite(rows.reshape(len(rows), -1)).all(axis=1)
             errors = [None if ok else "input holds NaN or Inf values" for ok in finite]
+            extras = [{"hash": _digest(row.tobytes())} for row in rows]
             rows[~finite] = 0
-            yield Batch(indices, [str(i) for i in indices], [f"{self.label}[{i}]" for i in indices], rows, errors)
+            yield Batch(indices, [str(i) for i in indices], [f"{self.label}[{i}]" for i in indices], rows, errors, extras)
 
 
 def open_inputs(path: str | Path, *, model_shape: tuple, key: str | None = None, images: ImageOptions | None = None, table: TableOptions | None = None) -> InputSource:
@@ -146,9 +149,9 @@ class ImageInputs:
                 decoded = list(pool.map(self._decode, indices))
                 pixels = np.zeros((len(indices), *self.instance_shape), np.float32)
                 errors, extras = [], []
-                for row, (image, error, original_size) in enumerate(decoded):
+                for row, (image, error, original_size, digest) in enumerate(decoded):
                     errors.append(error)
-                    extras.append({"original_size": original_size})
+                    extras.append({"original_size": original_size, "hash": digest})
                     if image is not None:
                         pixels[row] = image
                 arrays = self.options.preprocess.apply(pixels)
@@ -156,26 +159,28 @@ class ImageInputs:
                 yield Batch(indices, [self.ids[i] for i in indices], [str(self.files[i]) for i in indices], arrays, errors, extras)
 
     def _decode(self, index: int):
-        """-> (pixels float32 [H, W, C] in 0..255 or None, why it failed or None, 'WxH')."""
+        """-> (pixels float32 [H, W, C] in 0..255 or None, why it failed or None, 'WxH', content hash)."""
         from PIL import Image, UnidentifiedImageError
 
         path = self.files[index]
-        original = ""
+        original = digest = ""
         try:
-            with Image.open(path) as image:
+            data = path.read_bytes()
+            digest = _digest(data)
+            with Image.open(io.BytesIO(data)) as image:
                 width, height = image.size
                 original = f"{width}x{height}"
                 if width * height > self.options.max_pixels:
-                    return None, f"{original} pixels exceeds the limit of {self.options.max_pixels} (--max-pixels)", original
+                    return None, f"{original} pixels exceeds the limit of {self.options.max_pixels} (--max-pixels)", original, digest
                 image.seek(0)  # animated GIF/WebP/TIFF: the first frame
                 pixels = _to_channels(image, self.channels)
                 if (height, width) != self.size:
                     pixels = _resize(pixels, self.size)
-                return pixels, None, original
+                return pixels, None, original, digest
         except (UnidentifiedImageError, Image.DecompressionBombError) as error:
-            return None, f"not a readable image ({type(error).__name__})", original
+            return None, f"not a readable image ({type(error).__name__})", original, digest
         except (OSError, SyntaxError, ValueError, EOFError) as error:
-            return None, f"corrupt or truncated image ({' '.join(str(error).split())[:200]})", original
+            return None, f"corrupt or truncated image ({' '.join(str(error).split())[:200]})", original, digest
 
 
 def _image_geometry(root: Path, model_shape: tuple, options: ImageOptions) -> tuple[int, tuple[int, int]]:
@@ -306,7 +311,8 @@ class CsvInputs:
             raw_id = row[id_at].strip() if id_at is not None and id_at < len(row) else str(number)
             ids.append(unique(safe_id(raw_id)))
             sources.append(f"{self.path}:{line}")
-            extras.append({"label": row[label_at].strip() if label_at is not None and label_at < len(row) else None})
+            label = row[label_at].strip() if label_at is not None and label_at < len(row) else None
+            extras.append({"label": label, "hash": _digest("\x1f".join(row).encode())})
             error = None
             if len(row) != len(self.header):
                 error = f"line {line} has {len(row)} cells, the header has {len(self.header)}"
@@ -325,6 +331,11 @@ class CsvInputs:
                 arrays[slot] = 0
         indices = np.array([number for number, _ in rows])
         return Batch(indices, ids, sources, arrays, errors, extras=extras)
+
+
+def _digest(data: bytes) -> str:
+    """Content hash of one instance: --resume recomputes an instance whose content changed."""
+    return hashlib.sha256(data).hexdigest()[:32]
 
 
 def _is_number(text: str) -> bool:

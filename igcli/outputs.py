@@ -18,7 +18,7 @@ from igcli.errors import UsageProblem
 
 FORMATS = ("h5", "npz", "npy")
 # What igcli writes into OUT; --overwrite removes only these, never a user's other files.
-OWN_NAMES = ("attributions.h5", "attributions.npz", "attributions.csv", "summary.csv", "run.json", "overview.png", "heatmaps", "arrays")
+OWN_NAMES = ("attributions.h5", "attributions.npz", "attributions.csv", "summary.csv", "run.json", "overview.png", "heatmaps", "arrays", ".igcli")
 SUMMARY_COLUMNS = (
     "id", "source", "original_size", "predicted", "predicted_name", "target", "target_name", "score",
     "baseline_score", "attribution_sum", "delta", "relative_delta", "status", "error",
@@ -73,13 +73,17 @@ class Results:
         return relative
 
 
-def prepare_out_dir(out: Path, overwrite: bool) -> None:
+def prepare_out_dir(out: Path, overwrite: bool, resume: bool = False) -> None:
     if out.exists() and not out.is_dir():
         raise UsageProblem(f"{out}: exists and is not a directory")
+    if overwrite and resume:
+        raise UsageProblem("--overwrite and --resume exclude each other: replace the results, or continue them")
     if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise UsageProblem(f"{out}: output directory is not empty; use --overwrite to replace its results")
-        for name in OWN_NAMES:
+        if resume and not (out / ".igcli" / "state.json").is_file():
+            raise UsageProblem(f"{out}: not an igcli output directory (no .igcli/state.json); cannot --resume")
+        if not overwrite and not resume:
+            raise UsageProblem(f"{out}: output directory is not empty; use --resume to continue or --overwrite to replace its results")
+        for name in OWN_NAMES if overwrite else ():
             target = out / name
             if target.is_dir() and not target.is_symlink():
                 shutil.rmtree(target)
@@ -293,26 +297,31 @@ class HeatmapWriter:
         self.tiles = []
 
     def append(self, results: Results) -> None:
-        config = self.config
         for row, (ident, error) in enumerate(zip(results.ids, results.errors)):
             if error is not None:
                 continue
-            pixels = self.preprocess.to_pixels(results.inputs[row])
-            image = self.render.render_heatmap(
-                pixels, results.attributions[row], value_range=(0.0, 255.0), sign=config.sign, cmap=config.cmap,
-                clip_percentile=config.clip_percentile, alpha=config.alpha, panel=config.panel,
-            )
             path = self.directory / f"{ident}.png"
             if not path.resolve().is_relative_to(self.directory.resolve()):
                 raise RuntimeError(f"refusing to write outside the output directory: {path}")
-            self.render.save_png(image, path)
-            if len(self.tiles) < OVERVIEW_TILES:
-                overlay = image if not config.panel else self.render.render_heatmap(
-                    pixels, results.attributions[row], value_range=(0.0, 255.0), sign=config.sign, cmap=config.cmap,
-                    clip_percentile=config.clip_percentile, alpha=config.alpha)
+            kept = results.extras[row].get("reused") and path.exists()  # --resume: already drawn
+            want_tile = len(self.tiles) < OVERVIEW_TILES
+            if kept and not want_tile:
+                continue
+            pixels = self.preprocess.to_pixels(results.inputs[row])
+            if not kept:
+                self.render.save_png(self._draw(pixels, results.attributions[row], self.config.panel), path)
+            if want_tile:
+                tile = self._draw(pixels, results.attributions[row], panel=False)
+                tile.thumbnail((160, 160))
                 name = results.target_names[row] or f"class {results.targets[row]}"
-                overlay.thumbnail((160, 160))
-                self.tiles.append((overlay, f"{ident}\n{name} {results.scores[row]:.3g}"))
+                self.tiles.append((tile, f"{ident}\n{name} {results.scores[row]:.3g}"))
+
+    def _draw(self, pixels, attributions, panel: bool):
+        config = self.config
+        return self.render.render_heatmap(
+            pixels, attributions, value_range=(0.0, 255.0), sign=config.sign, cmap=config.cmap,
+            clip_percentile=config.clip_percentile, alpha=config.alpha, panel=panel,
+        )
 
     def close(self) -> None:
         if self.tiles:

@@ -13,6 +13,7 @@ import numpy as np
 from igcli import __version__
 from igcli.baselines import Baselines, parse_baseline
 from igcli.errors import InstanceError, UsageProblem
+from igcli.journal import Journal
 from igcli.inputs import CsvInputs, ImageInputs, ImageOptions, TableOptions, open_inputs, parse_resize
 from igcli.outputs import Results, check_heatmap_options, open_sinks, prepare_out_dir, write_run_json
 from igcli.preprocess import Preprocess, parse_floats
@@ -68,6 +69,7 @@ class ExplainConfig:
     precision: str = "float32"
     max_delta: float | None = None
     fail_fast: bool = False
+    resume: bool = False
     debug: bool = False
 
 
@@ -76,6 +78,7 @@ class RunReport:
     out: str
     instances: int = 0
     explained: int = 0
+    reused: int = 0  # --resume: taken from an earlier attempt, not computed again
     failed: int = 0
     errors: list = field(default_factory=list)  # {"id", "source", "error"}
     skipped: list = field(default_factory=list)  # files in a folder that are not images
@@ -152,11 +155,12 @@ def run_explain(config: ExplainConfig, progress=None, warn=print) -> RunReport:
     if isinstance(inputs, ImageInputs) and config.heatmap:
         check_heatmap_options(config)
     out = Path(config.out)
-    prepare_out_dir(out, config.overwrite)
+    prepare_out_dir(out, config.overwrite, config.resume)
+    journal = Journal(out, _fingerprint(config, parameters), config.resume)
     report = RunReport(out=str(out), skipped=[str(p) for p in getattr(inputs, "skipped", [])])
     for path in report.skipped:
         warn(f"igcli: skipped {path}: not an image file")
-    sinks = open_sinks(out, config, inputs, parameters, preprocess)
+    sinks = [journal, *open_sinks(out, config, inputs, parameters, preprocess)]
     bar = progress(inputs.count) if progress else None
     timings = {"compute": 0.0, "write": 0.0}
 
@@ -172,7 +176,12 @@ def run_explain(config: ExplainConfig, progress=None, warn=print) -> RunReport:
     try:
         for batch in batches:
             tick = time.perf_counter()
+            reused = _mark_reusable(batch, journal)
             results = _explain_batch(engine, batch, targets, baselines, class_names)
+            for row in reused:
+                journal.fill(results, row)
+                results.extras[row]["reused"] = True
+            report.reused += len(reused)
             timings["compute"] += time.perf_counter() - tick
             writer.submit(results)
             _tally(report, results, config.max_delta)
@@ -186,8 +195,10 @@ def run_explain(config: ExplainConfig, progress=None, warn=print) -> RunReport:
         writer.close()
         if bar is not None:
             bar.close()
-    for sink in sinks:
+    for sink in sinks[1:]:
         sink.close()
+    if not report.stopped_early:
+        journal.finish()
     finished = time.perf_counter()
     report.timings = {
         "load_seconds": round(loaded - started, 3),
@@ -218,6 +229,25 @@ def _check_shape(inputs, model) -> None:
     if len(got) != len(expected) or any(e is not None and e != g for g, e in zip(got, expected)):
         shown = tuple("?" if e is None else e for e in expected)
         raise UsageProblem(f"{inputs.path}: instances of shape {got} do not fit the model's input {shown}")
+
+
+# Options that change the numbers or pictures: a resume must use the same ones.
+_NOT_IN_FINGERPRINT = ("out", "overwrite", "resume", "format", "max_delta", "fail_fast", "debug")
+
+
+def _fingerprint(config: ExplainConfig, parameters: dict) -> dict:
+    options = {k: v for k, v in asdict(config).items() if k not in _NOT_IN_FINGERPRINT}
+    options["inputs"] = str(Path(config.inputs).resolve()) if Path(config.inputs).exists() else config.inputs
+    return {**options, "model_sha256": parameters["model_sha256"], "batch_size": parameters["batch_size"], "igcli_version": __version__}
+
+
+def _mark_reusable(batch, journal) -> list[int]:
+    """Rows an earlier attempt finished with the same content: skipped by the engine."""
+    rows = [row for row, (ident, error, extra) in enumerate(zip(batch.ids, batch.errors, batch.extras))
+            if error is None and journal.reusable(ident, extra.get("hash", ""))]
+    for row in rows:
+        batch.errors[row] = "reused"  # placeholder: filled from the journal after the engine runs
+    return rows
 
 
 def _explain_batch(engine, batch, targets, baselines, class_names) -> Results:
@@ -284,7 +314,7 @@ def _manifest(config: ExplainConfig, parameters: dict, report: RunReport, model)
             "numpy": np.__version__, "h5py": h5py.__version__,
         },
         "model": {"path": str(config.model), "sha256": parameters["model_sha256"], "kind": model.kind, "input_shape": model.input_shape, "output_shape": model.output_shape},
-        "counts": {"instances": report.instances, "explained": report.explained, "failed": report.failed, "skipped_files": len(report.skipped)},
+        "counts": {"instances": report.instances, "explained": report.explained, "reused": report.reused, "computed": report.explained - report.reused, "failed": report.failed, "skipped_files": len(report.skipped)},
         "max_relative_delta": report.max_relative_delta,
         "over_max_delta": report.over_max_delta,
         "stopped_early": report.stopped_early,

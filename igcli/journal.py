@@ -1,0 +1,108 @@
+"""The run's journal: every finished group of instances saved atomically in OUT/.igcli/, so a
+killed run loses at most the group in flight, and --resume reuses whatever is still valid.
+
+An instance is reused when its id and content hash match a finished, successful row of an
+earlier run made with the same options (the fingerprint); everything else is computed again."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from igcli.errors import UsageProblem
+from igcli.outputs import Results
+
+_NUMERIC = ("attributions", "targets", "predicted", "scores", "baseline_scores", "sums", "deltas")
+_TEXT = ("ids", "sources", "target_names", "predicted_names", "hashes", "original_sizes", "statuses")
+
+
+class Journal:
+    def __init__(self, out: Path, fingerprint: dict, resume: bool):
+        self.root = out / ".igcli"
+        self.chunks = self.root / "chunks"
+        self.previous = self.root / "previous"
+        self.fingerprint = fingerprint
+        self.index: dict[str, tuple[str, Path, int]] = {}  # id -> (hash, chunk file, row)
+        self._cache: tuple[Path, dict] | None = None
+        self.written = 0
+        if resume and self.root.exists():
+            self._take_over()
+        else:
+            shutil.rmtree(self.root, ignore_errors=True)
+        self.chunks.mkdir(parents=True, exist_ok=True)
+        _write_json(self.root / "state.json", {"fingerprint": fingerprint})
+
+    def _take_over(self) -> None:
+        """Check the options match, then index every finished row of earlier attempts."""
+        try:
+            state = json.loads((self.root / "state.json").read_text())
+        except (OSError, ValueError):
+            raise UsageProblem(f"{self.root}: no readable state.json; cannot resume (use --overwrite)") from None
+        old = state.get("fingerprint", {})
+        changed = [f"{key}: {old.get(key)!r} -> {value!r}" for key, value in self.fingerprint.items() if old.get(key) != value]
+        if changed:
+            raise UsageProblem(f"{self.root.parent}: made with other options ({'; '.join(changed[:4])}); resume with the same options, or use --overwrite")
+        self.previous.mkdir(exist_ok=True)
+        generation = len(list(self.previous.iterdir()))
+        for chunk in sorted(self.chunks.glob("*.npz")) if self.chunks.exists() else []:
+            os.replace(chunk, self.previous / f"{generation:04d}-{chunk.name}")
+        for chunk in sorted(self.previous.glob("*.npz")):
+            try:
+                with np.load(chunk, allow_pickle=False) as data:
+                    for row, (ident, digest, status) in enumerate(zip(data["ids"], data["hashes"], data["statuses"])):
+                        if status == "ok":
+                            self.index[str(ident)] = (str(digest), chunk, row)
+            except (OSError, ValueError, KeyError):
+                continue  # a chunk cut short by the kill: its instances are computed again
+
+    def reusable(self, ident: str, digest: str) -> bool:
+        found = self.index.get(ident)
+        return found is not None and found[0] == digest
+
+    def fill(self, results: Results, row: int) -> None:
+        """Copy a finished row of an earlier attempt into results[row]."""
+        _, chunk, source = self.index[results.ids[row]]
+        if self._cache is None or self._cache[0] != chunk:
+            with np.load(chunk, allow_pickle=False) as data:
+                self._cache = (chunk, {name: data[name] for name in data.files})
+        data = self._cache[1]
+        for name in _NUMERIC:
+            getattr(results, name)[row] = data[name][source]
+        results.target_names[row] = str(data["target_names"][source])
+        results.predicted_names[row] = str(data["predicted_names"][source])
+        results.errors[row] = None
+
+    def append(self, results: Results) -> None:
+        arrays = {name: getattr(results, name) for name in _NUMERIC}
+        arrays.update(
+            ids=np.array(results.ids, dtype=str), sources=np.array(results.sources, dtype=str),
+            target_names=np.array(results.target_names, dtype=str), predicted_names=np.array(results.predicted_names, dtype=str),
+            hashes=np.array([e.get("hash", "") for e in results.extras], dtype=str),
+            original_sizes=np.array([e.get("original_size", "") for e in results.extras], dtype=str),
+            statuses=np.array(results.statuses, dtype=str),
+        )
+        path = self.chunks / f"{self.written:06d}.npz"
+        temporary = self.chunks / f".{self.written:06d}.npz.partial"
+        with open(temporary, "wb") as handle:
+            np.savez(handle, **arrays)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+        self.written += 1
+
+    def close(self) -> None:
+        pass  # each chunk is complete when written; finish() is called once the run is complete
+
+    def finish(self) -> None:
+        """The run completed: earlier attempts' chunks are no longer needed."""
+        shutil.rmtree(self.previous, ignore_errors=True)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    temporary = path.with_name(f".{path.name}.partial")
+    temporary.write_text(json.dumps(data, indent=1, sort_keys=True, default=str))
+    os.replace(temporary, path)
