@@ -140,3 +140,13 @@ def test_unknown_model_path_or_format(igcli, saved, tmp_path):
     assert_one_line_error(igcli("explain", tmp_path / "model.onnx", root / "x.npy"), 2, "unknown model format")
     os.mkdir(tmp_path / "empty_dir")
     assert_one_line_error(igcli("explain", tmp_path / "empty_dir", root / "x.npy"), 2, "not a SavedModel")
+
+
+def test_savedmodel_without_a_float_input_and_debug_traceback(igcli, tmp_path):
+    module = tf.Module()
+    module.serve = tf.function(lambda ids: {"y": tf.cast(ids, tf.float32) * 2.0}, input_signature=[tf.TensorSpec([None, 2], tf.int32, name="ids")])
+    tf.saved_model.save(module, str(tmp_path / "ints"), signatures={"serving_default": module.serve})
+    x = save_npy(tmp_path / "x.npy", [[1.0, 2.0]])
+    assert_one_line_error(igcli("explain", tmp_path / "ints", x), 2, "no float input")
+    debug = igcli("explain", tmp_path / "ints", x, "--debug")
+    assert debug.exit_code == 2 and "Traceback" in debug.stderr and debug.stderr.strip().endswith("no float input")
