@@ -48,13 +48,14 @@ class Results:
     predicted_names: list[str] = field(default_factory=list)
 
     @classmethod
-    def empty(cls, batch) -> "Results":
-        """Every instance failed or not yet computed: NaN values, the batch's read errors."""
+    def empty(cls, batch, shape: tuple) -> "Results":
+        """Every instance failed or not yet computed: NaN values, the batch's read errors.
+        shape: one instance's attributions (the input's, or a layer's with --layer)."""
         count = len(batch.ids)
         nan = lambda: np.full(count, np.nan)  # noqa: E731
         return cls(
             indices=batch.indices, ids=list(batch.ids), sources=list(batch.sources), inputs=batch.arrays, extras=batch.extras,
-            attributions=np.full(batch.arrays.shape, np.nan, np.float32), targets=np.full(count, -1, np.int64),
+            attributions=np.full((count, *shape), np.nan, np.float32), targets=np.full(count, -1, np.int64),
             predicted=np.full(count, -1, np.int64), scores=nan(), baseline_scores=nan(), sums=nan(), deltas=nan(),
             errors=list(batch.errors), target_names=[""] * count, predicted_names=[""] * count,
         )
@@ -341,13 +342,18 @@ def check_heatmap_options(config) -> None:
         raise UsageProblem(str(error)) from None
 
 
-def open_sinks(out: Path, config, inputs, parameters: dict, preprocess) -> list:
-    """Everything each group of results is written to, in order."""
+def open_sinks(out: Path, config, inputs, parameters: dict, preprocess, attribution_shape: tuple) -> list:
+    """Everything each group of results is written to, in order. Heatmaps and the feature table
+    are for attributions in input space; token tables for token models with --vocab."""
     from igcli.inputs import CsvInputs, ImageInputs
 
-    sinks = [open_array_writer(out, config.format, inputs.instance_shape, parameters), SummaryWriter(out)]
-    if isinstance(inputs, CsvInputs):
+    sinks = [open_array_writer(out, config.format, attribution_shape, parameters), SummaryWriter(out)]
+    if isinstance(inputs, CsvInputs) and config.layer is None:
         sinks.append(TableAttributionsWriter(out, inputs.features))
-    if isinstance(inputs, ImageInputs) and config.heatmap:
+    if isinstance(inputs, ImageInputs) and config.heatmap and config.layer is None:
         sinks.append(HeatmapWriter(out, config, preprocess))
+    if config.vocab:
+        from igcli.tokens import TokenWriter
+
+        sinks.append(TokenWriter(out, config.vocab))
     return sinks

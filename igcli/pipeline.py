@@ -70,6 +70,10 @@ class ExplainConfig:
     max_delta: float | None = None
     fail_fast: bool = False
     resume: bool = False
+    # layers and tokens
+    layer: str | None = None
+    layer_input: bool = False
+    vocab: str | None = None
     debug: bool = False
 
 
@@ -131,6 +135,13 @@ def run_explain(config: ExplainConfig, progress=None, warn=print) -> RunReport:
     loaded = time.perf_counter()
     inputs = open_inputs(config.inputs, model_shape=model.input_shape, key=config.key, images=image_options, table=table_options)
     _check_shape(inputs, model)
+    space = _attribution_space(config, model, inputs)
+    if config.vocab:
+        from igcli.tokens import read_vocab
+
+        if not space.per_token:
+            raise UsageProblem("--vocab is for token models attributed at their embedding (--layer EMBEDDING)")
+        read_vocab(config.vocab)
     output_size = int(np.prod(model.output_shape)) if model.output_shape else 1
     if class_names is not None and len(class_names) != output_size:
         raise UsageProblem(f"{config.class_names}: {len(class_names)} class names for {output_size} model outputs")
@@ -140,8 +151,8 @@ def run_explain(config: ExplainConfig, progress=None, warn=print) -> RunReport:
     baselines = Baselines(baseline_spec, samples=config.baseline_samples, seed=config.seed, value_range=value_range, input_shape=model.input_shape, count=inputs.count)
     if baselines.samples < config.baseline_samples:
         warn(f"warning: --baseline-samples {config.baseline_samples} ignored: baseline {config.baseline} is not random")
-    resolved_batch = batch_size or auto_batch_size(inputs.instance_shape)
-    engine = IntegratedGradients(model.call, inputs.instance_shape, alphas, weights, resolved_batch, xla=config.xla)
+    resolved_batch = batch_size or auto_batch_size(space.shape)
+    engine = IntegratedGradients(space.model_call, space.shape, alphas, weights, resolved_batch, xla=config.xla)
     parameters = {
         "igcli_version": __version__, "model": str(config.model), "model_sha256": file_sha256(Path(config.model)),
         "model_description": model.description, "inputs": str(config.inputs), "method": config.method,
@@ -152,15 +163,17 @@ def run_explain(config: ExplainConfig, progress=None, warn=print) -> RunReport:
     if isinstance(inputs, ImageInputs):
         parameters.update(scale=config.scale, color=config.color, image_size=f"{inputs.size[0]}x{inputs.size[1]}")
 
-    if isinstance(inputs, ImageInputs) and config.heatmap:
+    if isinstance(inputs, ImageInputs) and config.heatmap and config.layer is None:
         check_heatmap_options(config)
+    if config.layer:
+        parameters.update(layer=config.layer, layer_input=config.layer_input, layer_type=space.layer_type)
     out = Path(config.out)
     prepare_out_dir(out, config.overwrite, config.resume)
     journal = Journal(out, _fingerprint(config, parameters), config.resume)
     report = RunReport(out=str(out), skipped=[str(p) for p in getattr(inputs, "skipped", [])])
     for path in report.skipped:
         warn(f"igcli: skipped {path}: not an image file")
-    sinks = [journal, *open_sinks(out, config, inputs, parameters, preprocess)]
+    sinks = [journal, *open_sinks(out, config, inputs, parameters, preprocess, space.stored_shape)]
     bar = progress(inputs.count) if progress else None
     timings = {"compute": 0.0, "write": 0.0}
 
@@ -177,7 +190,7 @@ def run_explain(config: ExplainConfig, progress=None, warn=print) -> RunReport:
         for batch in batches:
             tick = time.perf_counter()
             reused = _mark_reusable(batch, journal)
-            results = _explain_batch(engine, batch, targets, baselines, class_names)
+            results = _explain_batch(engine, space, batch, targets, baselines, class_names)
             for row in reused:
                 journal.fill(results, row)
                 results.extras[row]["reused"] = True
@@ -250,11 +263,46 @@ def _mark_reusable(batch, journal) -> list[int]:
     return rows
 
 
-def _explain_batch(engine, batch, targets, baselines, class_names) -> Results:
-    results = Results.empty(batch)
+@dataclass
+class AttributionSpace:
+    """Where the path runs: the model input, or a layer's activations (--layer)."""
+
+    model_call: object  # engine-space batch -> model outputs
+    shape: tuple  # engine-space shape of one instance
+    stored_shape: tuple  # shape of one instance's stored attributions
+    to_space: object = None  # model-input batch -> engine-space batch; None: identity
+    per_token: bool = False  # token models: attributions summed over the embedding dimension
+    layer_type: str = ""
+
+    def map(self, x: np.ndarray) -> np.ndarray:
+        return x if self.to_space is None else self.to_space(x).numpy()
+
+    def store(self, attributions: np.ndarray) -> np.ndarray:
+        return attributions.sum(axis=-1) if self.per_token else attributions
+
+
+def _attribution_space(config: ExplainConfig, model, inputs) -> AttributionSpace:
+    from igcli.models import embedding_layers, integer_inputs, split_at_layer
+
+    if config.layer is None:
+        if integer_inputs(model):
+            names = embedding_layers(model)
+            hint = f"--layer {names[0]}" if names else "--layer NAME (see igcli inspect)"
+            raise UsageProblem(f"{config.model}: the model takes integer token ids, which have no gradient; attribute to the embedding with {hint}")
+        if config.layer_input:
+            raise UsageProblem("--layer-input needs --layer NAME")
+        return AttributionSpace(model.call, inputs.instance_shape, inputs.instance_shape)
+    split = split_at_layer(model, config.layer, config.layer_input)
+    per_token = integer_inputs(model) and split.shape[:-1] == tuple(inputs.instance_shape)
+    stored = split.shape[:-1] if per_token else split.shape
+    return AttributionSpace(split.head, split.shape, stored, split.activations, per_token, split.layer_type)
+
+
+def _explain_batch(engine, space, batch, targets, baselines, class_names) -> Results:
+    results = Results.empty(batch, space.stored_shape)
     good = np.array([error is None for error in results.errors])
     if good.any():
-        outputs = engine.outputs(batch.arrays[good])
+        outputs = engine.outputs(space.map(batch.arrays[good]))
         results.predicted[good] = outputs.argmax(axis=1)
         labels = [extra.get("label") for extra, ok in zip(batch.extras, good) if ok]
         chosen, problems = targets.resolve(batch.indices[good], outputs, labels)
@@ -270,8 +318,11 @@ def _explain_batch(engine, batch, targets, baselines, class_names) -> Results:
                 results.errors[row] = str(error)
             rows = rows[:0]
         if rows.size:
+            if space.to_space is not None:  # the path runs between the activations of x and x'
+                x = space.map(x)
+                baseline = space.map(baseline.reshape(-1, *baseline.shape[2:])).reshape(*baseline.shape[:2], *x.shape[1:])
             explanation = engine.explain(x, baseline, chosen[keep], x_outputs=outputs[keep])
-            results.attributions[rows] = explanation.attributions
+            results.attributions[rows] = space.store(explanation.attributions)
             results.targets[rows] = chosen[keep]
             results.scores[rows] = explanation.scores
             results.baseline_scores[rows] = explanation.baseline_scores

@@ -5,6 +5,7 @@
 shapes/  64x64 images of one coloured circle, square or triangle on a noisy background, a small
          CNN trained to name the shape (.keras, .h5, SavedModel), 24 held-out PNGs and their boxes.
 table/   a 6-feature table whose label depends on f1 and f4 only, and a tiny classifier.
+text/    synthetic reviews whose sentiment words decide the label, a tiny embedding classifier.
 """
 
 import json
@@ -116,6 +117,51 @@ def save_table(model: keras.Model, features: np.ndarray, labels: np.ndarray) -> 
     (folder / "table.csv").write_text("\n".join(lines) + "\n")
 
 
+POSITIVE = ("great", "excellent", "loved", "wonderful", "superb")
+NEGATIVE = ("awful", "terrible", "hated", "boring", "dreadful")
+FILLER = ("the", "a", "film", "movie", "plot", "actors", "was", "and", "it", "story", "music", "quite", "really", "this", "scenes", "ending", "very", "of")
+VOCAB = ("<pad>", "<unk>", *POSITIVE, *NEGATIVE, *FILLER)
+LENGTH = 12
+
+
+def make_text(count: int, seed: int):
+    """Token id rows (0-padded to LENGTH): 4-9 filler words and one to two sentiment words of one
+    polarity, which alone decide the label (1: positive)."""
+    rng = np.random.default_rng(seed)
+    ids = np.zeros((count, LENGTH), np.int32)
+    labels = rng.integers(0, 2, size=count)
+    for row, label in enumerate(labels):
+        deciding = rng.choice(POSITIVE if label else NEGATIVE, size=int(rng.integers(1, 3)))
+        words = list(rng.choice(FILLER, size=int(rng.integers(4, 10)))) + list(deciding)
+        rng.shuffle(words)
+        ids[row, : len(words)] = [VOCAB.index(w) for w in words]
+    return ids, labels.astype(np.int64)
+
+
+def train_text_model(ids: np.ndarray, labels: np.ndarray) -> keras.Model:
+    model = keras.Sequential(
+        [
+            keras.Input((LENGTH,), dtype="int32", name="tokens"),
+            keras.layers.Embedding(len(VOCAB), 8, name="embedding"),
+            keras.layers.GlobalAveragePooling1D(name="pool"),
+            keras.layers.Dense(2, activation="softmax", name="probs"),
+        ],
+        name="text_classifier",
+    )
+    model.compile(optimizer=keras.optimizers.Adam(2e-2), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(ids, labels, epochs=30, batch_size=32, verbose=0)
+    return model
+
+
+def save_text(model: keras.Model, ids: np.ndarray, labels: np.ndarray) -> None:
+    folder = HERE / "text"
+    folder.mkdir(exist_ok=True)
+    model.save(folder / "model.keras")
+    (folder / "vocab.txt").write_text("\n".join(VOCAB) + "\n")
+    (folder / "class_names.txt").write_text("negative\npositive\n")
+    np.savez_compressed(folder / "reviews.npz", x=ids, labels=labels)
+
+
 def accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(model.predict(x, verbose=0).argmax(axis=1) == y))
 
@@ -133,6 +179,11 @@ def main() -> None:
     table_model = train_table_model(features[:300], labels[:300])
     print(f"table: held-out accuracy {accuracy(table_model, features[300:].astype(np.float32), labels[300:]):.3f}")
     save_table(table_model, features, labels)
+
+    ids, labels = make_text(1200, seed=5)
+    text_model = train_text_model(ids[:1000], labels[:1000])
+    print(f"text: held-out accuracy {accuracy(text_model, ids[1000:], labels[1000:]):.3f}")
+    save_text(text_model, ids[1000:1030], labels[1000:1030])
 
 
 if __name__ == "__main__":

@@ -1,0 +1,81 @@
+"""Token models: per-token attributions as a table and as coloured text a person can read."""
+
+from __future__ import annotations
+
+import csv
+import html
+import os
+from pathlib import Path
+
+import numpy as np
+
+from igcli.errors import UsageProblem
+
+
+def read_vocab(path: str | Path) -> list[str]:
+    """One token per line; the line number (from 0) is the token id."""
+    path = Path(path)
+    try:
+        tokens = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageProblem(f"{path}: cannot read the vocabulary ({error})") from None
+    if not tokens:
+        raise UsageProblem(f"{path}: empty vocabulary")
+    return tokens
+
+
+def token_html(ident: str, tokens: list[str], attributions: np.ndarray, caption: str) -> str:
+    """Red for evidence for the target, blue against; strength relative to the largest |A|."""
+    scale = float(np.max(np.abs(attributions))) or 1.0
+    spans = []
+    for token, value in zip(tokens, attributions):
+        strength = min(1.0, abs(float(value)) / scale)
+        colour = "220, 50, 32" if value > 0 else "35, 100, 220"
+        spans.append(
+            f'<span title="{value:+.4g}" style="background: rgba({colour}, {strength:.3f}); padding: 2px 3px; '
+            f'border-radius: 3px">{html.escape(token)}</span>'
+        )
+    return (
+        f"<!doctype html><meta charset=\"utf-8\"><title>{html.escape(ident)}</title>"
+        f"<body style=\"font: 18px/2.2 sans-serif; max-width: 50em; margin: 2em auto\">"
+        f"<p style=\"font-size: 14px; color: #555\">{html.escape(caption)} - red: evidence for the target, "
+        f"blue: against; hover a word for its attribution</p><p>{' '.join(spans)}</p></body>\n"
+    )
+
+
+class TokenWriter:
+    """OUT/tokens.csv (id, position, token_id, token, attribution) and OUT/tokens/<id>.html."""
+
+    def __init__(self, out: Path, vocab_path: str):
+        self.vocab = read_vocab(vocab_path)
+        self.directory = out / "tokens"
+        self.path = out / "tokens.csv"
+        self.temporary = out / ".tokens.csv.partial"
+        self.handle = open(self.temporary, "w", newline="", encoding="utf-8")
+        self.writer = csv.writer(self.handle)
+        self.writer.writerow(["id", "position", "token_id", "token", "attribution"])
+
+    def token(self, token_id: int) -> str:
+        return self.vocab[token_id] if 0 <= token_id < len(self.vocab) else f"<{token_id}>"
+
+    def append(self, results) -> None:
+        for row, (ident, error) in enumerate(zip(results.ids, results.errors)):
+            if error is not None:
+                continue
+            ids = results.inputs[row].astype(np.int64).reshape(-1)
+            values = results.attributions[row].reshape(-1)
+            tokens = [self.token(int(t)) for t in ids]
+            for position, (token_id, token, value) in enumerate(zip(ids, tokens, values)):
+                self.writer.writerow([ident, position, int(token_id), token, repr(float(value))])
+            name = results.target_names[row] or f"class {results.targets[row]}"
+            page = token_html(ident, tokens, values, f"{ident}: {name}, score {results.scores[row]:.4g}")
+            path = self.directory / f"{ident}.html"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_name(f".{path.name}.partial")
+            temporary.write_text(page, encoding="utf-8")
+            os.replace(temporary, path)
+        self.handle.flush()
+
+    def close(self) -> None:
+        self.handle.close()
+        os.replace(self.temporary, self.path)
