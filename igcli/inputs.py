@@ -84,13 +84,52 @@ class ArrayInputs:
             yield Batch(indices, [str(i) for i in indices], [f"{self.label}[{i}]" for i in indices], rows, errors, extras)
 
 
-def open_inputs(path: str | Path, *, model_shape: tuple, key: str | None = None, images: ImageOptions | None = None, table: TableOptions | None = None) -> InputSource:
+class MultiArrayInputs:
+    """An .npz with one array per model input (keys = input names), served as one flat row per
+    instance: the inputs flattened and concatenated in the model's order."""
+
+    def __init__(self, path: Path, layout: list):
+        self.path = path
+        try:
+            archive = np.load(path, allow_pickle=False)
+            missing = [name for name, _ in layout if name not in archive.files]
+            if missing:
+                raise UsageProblem(f"{path}: no array for input(s) {', '.join(missing)} (arrays: {', '.join(archive.files) or 'none'})")
+            self.arrays = [archive[name] for name, _ in layout]
+        except (OSError, ValueError, EOFError) as error:
+            raise UsageProblem(f"{path}: not a readable .npz file ({error})") from None
+        for (name, shape), array in zip(layout, self.arrays):
+            if tuple(array.shape[1:]) != tuple(shape):
+                raise UsageProblem(f"{path}: array {name!r} has instances of shape {tuple(array.shape[1:])}; the model's input {name!r} takes {tuple(shape)}")
+        counts = {len(array) for array in self.arrays}
+        if len(counts) != 1:
+            raise UsageProblem(f"{path}: the arrays hold different numbers of instances ({', '.join(str(len(a)) for a in self.arrays)})")
+        self.count = counts.pop()
+        self.instance_shape = (sum(int(np.prod(shape)) for _, shape in layout),)
+
+    def batches(self, size: int) -> Iterator[Batch]:
+        for start in range(0, self.count, size):
+            parts = [np.asarray(a[start : start + size], np.float32).reshape(min(size, self.count - start), -1) for a in self.arrays]
+            rows = np.concatenate(parts, axis=1)
+            indices = np.arange(start, start + len(rows))
+            finite = np.isfinite(rows).all(axis=1)
+            errors = [None if ok else "input holds NaN or Inf values" for ok in finite]
+            extras = [{"hash": _digest(row.tobytes())} for row in rows]
+            rows[~finite] = 0
+            yield Batch(indices, [str(i) for i in indices], [f"{self.path.name}[{i}]" for i in indices], rows, errors, extras)
+
+
+def open_inputs(path: str | Path, *, model_shape: tuple, key: str | None = None, images: ImageOptions | None = None, table: TableOptions | None = None, layout: list | None = None) -> InputSource:
     text = str(path)
     path = Path(path)
     suffix = path.suffix.lower()
     is_glob = not path.exists() and re.search(r"[*?\[]", text) is not None
     if not path.exists() and not is_glob:
         raise UsageProblem(f"{path}: no such input file or folder")
+    if layout:
+        if not (path.is_file() and suffix == ".npz"):
+            raise UsageProblem(f"{path}: a model with several inputs ({', '.join(n for n, _ in layout)}) reads an .npz with one array per input")
+        return MultiArrayInputs(path, layout)
     if path.is_file() and suffix in (".npy", ".npz"):
         return ArrayInputs(path, key)
     if path.is_file() and suffix == ".csv":

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+
 from igcli.errors import UsageProblem
 from igcli.tfimport import keras as _keras
 from igcli.tfimport import tensorflow as _tensorflow
@@ -32,6 +34,11 @@ class LoadedModel:
     keras_model: Any = None
     output_names: list = field(default_factory=list)
     keep_alive: Any = None  # a SavedModel's root: its variables die with it
+    # Several inputs: (name, shape) each. `call` then takes one flat float32 row per instance,
+    # the inputs flattened and concatenated in this order, and input_shape is (total,).
+    input_layout: list = field(default_factory=list)
+    # turns a forward function of the model's own inputs into `call` (flattening several inputs)
+    adapt: Callable[[Callable], Callable] = lambda forward: forward
 
 
 def file_sha256(path: Path) -> str:
@@ -201,8 +208,6 @@ def _load_keras_model(path: Path, unsafe: bool, custom_objects: dict):
 def _load_keras(path: Path, unsafe: bool, custom_objects: dict, output_key: str | None) -> LoadedModel:
     keras = _keras()
     model = _load_keras_model(path, unsafe, custom_objects)
-    if len(model.inputs) != 1:
-        raise UsageProblem(f"{path}: models with {len(model.inputs)} inputs are not supported")
     outputs = list(model.outputs)
     names = [getattr(t, "name", str(i)) for i, t in enumerate(outputs)]
     names = list(getattr(model, "output_names", None) or names)
@@ -216,6 +221,14 @@ def _load_keras(path: Path, unsafe: bool, custom_objects: dict, output_key: str 
             raise UsageProblem(f"{path}: no output {output_key!r}; outputs: {', '.join(names)}")
         model = keras.Model(model.inputs, outputs[names.index(output_key)])
     tensor = model.inputs[0]
+    if len(model.inputs) > 1:
+        layout = [(t.name, tuple(t.shape[1:])) for t in model.inputs]
+        dtypes = {t.name: t.dtype for t in model.inputs}
+        return _flat_inputs(path, layout, dtypes, lambda feed: model(feed, training=False), LoadedModel(
+            call=None, input_shape=(), input_dtype="float32", output_shape=tuple(model.outputs[0].shape[1:]),
+            kind="keras", path=path, description=f"Keras model {model.name!r} with {len(layout)} inputs",
+            keras_model=model, output_names=names,
+        ))
     return LoadedModel(
         call=lambda x: model(x, training=False),
         input_shape=tuple(tensor.shape[1:]),
@@ -254,7 +267,7 @@ def _select_output_space(model: LoadedModel, output: str) -> None:
     head = softmax_head(net)
     if output == "probabilities":
         if head is None:
-            model.call = lambda x: tf.nn.softmax(net(x, training=False), axis=-1)
+            model.call = model.adapt(lambda x: tf.nn.softmax(net(x, training=False), axis=-1))
             model.description += ", softmax added on top of its logits"
         return
     if head is None:
@@ -270,7 +283,7 @@ def _select_output_space(model: LoadedModel, output: str) -> None:
         clone.set_weights(last.get_weights())
         logits = keras.Model(net.inputs, outputs)
     model.keras_model = logits
-    model.call = lambda x: logits(x, training=False)
+    model.call = model.adapt(lambda x: logits(x, training=False))
     model.description += ", softmax removed: attributing logits"
 
 
@@ -299,11 +312,19 @@ def _load_saved_model(path: Path, signature: str | None, input_key: str | None, 
     function = signatures[name]
     inputs = function.structured_input_signature[1]
     floats = {key: spec for key, spec in inputs.items() if spec.dtype.is_floating}
-    key = _choose(path, "input", input_key, inputs, floats, "--input-key")
     outputs = function.structured_outputs
     out_key = _choose(path, "output", output_key, outputs, outputs, "--output-key")
     if len(inputs) > 1:
-        raise UsageProblem(f"{path}: signature {name!r} takes {len(inputs)} inputs; only one is supported")
+        # a signature needs all its arguments: igcli attributes to every input at once
+        if len(floats) != len(inputs):
+            raise UsageProblem(f"{path}: signature {name!r} takes non-float inputs ({', '.join(k for k in inputs if k not in floats)}); only float inputs can be attributed")
+        layout = [(k, tuple(spec.shape[1:])) for k, spec in sorted(inputs.items())]
+        return _flat_inputs(path, layout, {k: spec.dtype for k, spec in inputs.items()}, lambda feed: function(**feed)[out_key], LoadedModel(
+            call=None, input_shape=(), input_dtype="float32", output_shape=tuple(outputs[out_key].shape[1:]),
+            kind="savedmodel", path=path, description=f"SavedModel signature {name!r}, {len(layout)} inputs, output {out_key!r}",
+            output_names=list(outputs), keep_alive=root,
+        ))
+    key = _choose(path, "input", input_key, inputs, floats, "--input-key")
     dtype = inputs[key].dtype
 
     def call(x):
@@ -320,6 +341,30 @@ def _load_saved_model(path: Path, signature: str | None, input_key: str | None, 
         output_names=list(outputs),
         keep_alive=root,
     )
+
+
+def _flat_inputs(path: Path, layout: list, dtypes: dict, run: Callable, model: LoadedModel) -> LoadedModel:
+    """A model of several inputs seen as one of a flat vector: completeness then sums over all."""
+    tf = _tensorflow()
+    for name, shape in layout:
+        if any(d is None for d in shape):
+            raise UsageProblem(f"{path}: input {name!r} has a free dimension {shape}; several inputs need fixed shapes")
+        if "int" in str(dtypes[name]):
+            raise UsageProblem(f"{path}: input {name!r} takes integers; several inputs are supported when all are float")
+    sizes = [int(np.prod(shape)) for _, shape in layout]
+
+    def adapt(forward):
+        def call(flat):
+            parts = tf.split(flat, sizes, axis=1)
+            return forward({name: tf.cast(tf.reshape(part, [-1, *shape]), dtypes[name]) for (name, shape), part in zip(layout, parts)})
+
+        return call
+
+    model.adapt = adapt
+    model.call = adapt(run)
+    model.input_shape = (sum(sizes),)
+    model.input_layout = layout
+    return model
 
 
 def _choose(path: Path, what: str, asked: str | None, every: dict, usable: dict, flag: str) -> str:
@@ -418,6 +463,8 @@ def split_at_layer(model: LoadedModel, name: str, use_input: bool) -> LayerSplit
     if model.kind != "keras":
         raise UsageProblem(f"{model.path}: --layer needs a Keras model (.keras/.h5); a SavedModel's graph has no named layers to stop at")
     keras, tf = _keras(), _tensorflow()
+    if model.input_layout:
+        raise UsageProblem(f"{model.path}: --layer with several model inputs is not supported")
     net = model.keras_model
     names = [layer.name for layer in net.layers]
     if name not in names:

@@ -152,16 +152,17 @@ def _cell(value):
 class H5Writer:
     """attributions.h5: datasets grown a group at a time, parameters as attributes."""
 
-    def __init__(self, out: Path, instance_shape: tuple, attributes: dict):
+    def __init__(self, out: Path, instance_shape: tuple, attributes: dict, layout: list | None = None):
         import h5py
 
         self.path = out / "attributions.h5"
         self.temporary = out / ".attributions.h5.partial"
         self.file = h5py.File(self.temporary, "w")
         text = h5py.string_dtype()
+        self.layout = layout
         self.datasets = {
-            name: self._grow(name, text if name in TEXT_ARRAYS else _numeric_dtype(name), instance_shape if name == "attributions" else ())
-            for name in ARRAY_NAMES
+            name: self._grow(name, text if name in TEXT_ARRAYS else _numeric_dtype(name), shape)
+            for name, shape in _array_shapes(instance_shape, layout).items()
         }
         for key, value in attributes.items():
             self.file.attrs[key] = "" if value is None else value
@@ -171,7 +172,7 @@ class H5Writer:
         return self.file.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype, chunks=chunks)
 
     def append(self, results: Results) -> None:
-        values = _columns(results)
+        values = _columns(results, self.layout)
         for name, dataset in self.datasets.items():
             data = values[name]
             start = dataset.shape[0]
@@ -185,15 +186,33 @@ class H5Writer:
 
 
 def _numeric_dtype(name: str) -> np.dtype:
-    return np.dtype({"attributions": np.float32, "targets": np.int64}.get(name, np.float64))
+    if name.startswith("attributions"):
+        return np.dtype(np.float32)
+    return np.dtype(np.int64 if name == "targets" else np.float64)
 
 
-def _columns(results: Results) -> dict:
+def _array_shapes(instance_shape: tuple, layout: list | None) -> dict:
+    """Each array's shape per instance; several model inputs get attributions/<input name>."""
+    shapes = {name: () for name in ARRAY_NAMES}
+    if layout:
+        del shapes["attributions"]
+        shapes = {**{f"attributions/{name}": tuple(shape) for name, shape in layout}, **shapes}
+    else:
+        shapes["attributions"] = tuple(instance_shape)
+    return shapes
+
+
+def _columns(results: Results, layout: list | None = None) -> dict:
     columns = {
         "attributions": results.attributions, "ids": results.ids, "sources": results.sources, "targets": results.targets,
         "target_names": results.target_names, "scores": results.scores, "baseline_scores": results.baseline_scores,
         "deltas": results.deltas, "relative_deltas": results.relative_deltas, "status": results.statuses,
     }
+    if layout:  # the flat rows of several inputs, cut back into one array per input
+        flat = columns.pop("attributions")
+        sizes = np.cumsum([int(np.prod(shape)) for _, shape in layout])[:-1]
+        parts = np.split(flat, sizes, axis=1)
+        columns = {**{f"attributions/{name}": part.reshape(len(flat), *shape) for (name, shape), part in zip(layout, parts)}, **columns}
     return columns
 
 
@@ -202,8 +221,9 @@ class NumpyWriter:
 
     Rows are streamed to raw temporary files and framed as .npy at the end, so memory stays flat."""
 
-    def __init__(self, out: Path, instance_shape: tuple, fmt: str):
-        self.out, self.fmt, self.instance_shape = out, fmt, instance_shape
+    def __init__(self, out: Path, instance_shape: tuple, fmt: str, layout: list | None = None):
+        self.out, self.fmt, self.layout = out, fmt, layout
+        self.shapes = _array_shapes(instance_shape, layout)
         self.work = Path(tempfile.mkdtemp(dir=out, prefix=".arrays-"))
         self.raw = {}
         self.rows = 0
@@ -211,19 +231,19 @@ class NumpyWriter:
         self.text = {name: [] for name in TEXT_ARRAYS}
 
     def append(self, results: Results) -> None:
-        for name, data in _columns(results).items():
+        for name, data in _columns(results, self.layout).items():
             if name in self.text:
                 self.text[name].extend(data)
                 continue
             data = np.ascontiguousarray(data)
             self.dtypes[name] = data.dtype
             if name not in self.raw:
-                self.raw[name] = open(self.work / f"{name}.raw", "wb")
+                self.raw[name] = open(self.work / f"{_file_name(name)}.raw", "wb")
             self.raw[name].write(data.tobytes())
         self.rows += len(results.ids)
 
     def _frame(self, name: str, target: Path) -> None:
-        shape = (self.rows, *self.instance_shape) if name == "attributions" else (self.rows,)
+        shape = (self.rows, *self.shapes[name])
         with open(target, "wb") as handle:
             if name in self.text:
                 np.save(handle, np.asarray(self.text[name], dtype=str).reshape(shape))
@@ -231,18 +251,18 @@ class NumpyWriter:
             self.raw[name].close()
             header = {"descr": np.lib.format.dtype_to_descr(self.dtypes[name]), "fortran_order": False, "shape": shape}
             np.lib.format.write_array_header_1_0(handle, header)
-            with open(self.work / f"{name}.raw", "rb") as raw:
+            with open(self.work / f"{_file_name(name)}.raw", "rb") as raw:
                 shutil.copyfileobj(raw, handle)
 
     def close(self) -> None:
-        names = ARRAY_NAMES
+        names = list(self.shapes)
         if self.rows == 0:
             self.dtypes = {n: _numeric_dtype(n) for n in names if n not in self.text}
-            self.raw = {n: open(self.work / f"{n}.raw", "wb") for n in self.dtypes}
+            self.raw = {n: open(self.work / f"{_file_name(n)}.raw", "wb") for n in self.dtypes}
         framed = self.work / "framed"
         framed.mkdir()
         for name in names:
-            self._frame(name, framed / f"{name}.npy")
+            self._frame(name, framed / f"{_file_name(name)}.npy")
         if self.fmt == "npy":
             final = self.out / "arrays"
             os.replace(framed, final)
@@ -250,15 +270,20 @@ class NumpyWriter:
             temporary = self.out / ".attributions.npz.partial"
             with zipfile.ZipFile(temporary, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
                 for name in names:
-                    archive.write(framed / f"{name}.npy", f"{name}.npy")
+                    archive.write(framed / f"{_file_name(name)}.npy", f"{_file_name(name)}.npy")
             os.replace(temporary, self.out / "attributions.npz")
         shutil.rmtree(self.work)
 
 
-def open_array_writer(out: Path, fmt: str, instance_shape: tuple, attributes: dict):
+def _file_name(array_name: str) -> str:
+    """attributions/<input> -> attributions.<input> for .npy files and .npz members."""
+    return array_name.replace("/", ".")
+
+
+def open_array_writer(out: Path, fmt: str, instance_shape: tuple, attributes: dict, layout: list | None = None):
     if fmt == "h5":
-        return H5Writer(out, instance_shape, attributes)
-    return NumpyWriter(out, instance_shape, fmt)
+        return H5Writer(out, instance_shape, attributes, layout)
+    return NumpyWriter(out, instance_shape, fmt, layout)
 
 
 class TableAttributionsWriter:
@@ -342,12 +367,12 @@ def check_heatmap_options(config) -> None:
         raise UsageProblem(str(error)) from None
 
 
-def open_sinks(out: Path, config, inputs, parameters: dict, preprocess, attribution_shape: tuple) -> list:
+def open_sinks(out: Path, config, inputs, parameters: dict, preprocess, attribution_shape: tuple, layout: list | None = None) -> list:
     """Everything each group of results is written to, in order. Heatmaps and the feature table
     are for attributions in input space; token tables for token models with --vocab."""
     from igcli.inputs import CsvInputs, ImageInputs
 
-    sinks = [open_array_writer(out, config.format, attribution_shape, parameters), SummaryWriter(out)]
+    sinks = [open_array_writer(out, config.format, attribution_shape, parameters, layout), SummaryWriter(out)]
     if isinstance(inputs, CsvInputs) and config.layer is None:
         sinks.append(TableAttributionsWriter(out, inputs.features))
     if isinstance(inputs, ImageInputs) and config.heatmap and config.layer is None:

@@ -133,7 +133,7 @@ def run_explain(config: ExplainConfig, progress=None, warn=print) -> RunReport:
     if config.unsafe:
         warn(f"warning: --unsafe: {config.model} may run code stored in the file")
     loaded = time.perf_counter()
-    inputs = open_inputs(config.inputs, model_shape=model.input_shape, key=config.key, images=image_options, table=table_options)
+    inputs = open_inputs(config.inputs, model_shape=model.input_shape, key=config.key, images=image_options, table=table_options, layout=model.input_layout)
     _check_shape(inputs, model)
     space = _attribution_space(config, model, inputs)
     if config.vocab:
@@ -173,7 +173,7 @@ def run_explain(config: ExplainConfig, progress=None, warn=print) -> RunReport:
     report = RunReport(out=str(out), skipped=[str(p) for p in getattr(inputs, "skipped", [])])
     for path in report.skipped:
         warn(f"igcli: skipped {path}: not an image file")
-    sinks = [journal, *open_sinks(out, config, inputs, parameters, preprocess, space.stored_shape)]
+    sinks = [journal, *open_sinks(out, config, inputs, parameters, preprocess, space.stored_shape, model.input_layout)]
     bar = progress(inputs.count) if progress else None
     timings = {"compute": 0.0, "write": 0.0}
 

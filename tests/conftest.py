@@ -24,8 +24,11 @@ class Run:
         self.out = out
 
     def arrays(self) -> dict:
+        def read(node):  # a group (one dataset per model input) becomes a dict
+            return {name: read(node[name]) for name in node} if isinstance(node, h5py.Group) else node[()]
+
         with h5py.File(self.out / "attributions.h5", "r") as handle:
-            return {name: handle[name][()] for name in handle}
+            return read(handle)
 
     def run_json(self) -> dict:
         return json.loads((self.out / "run.json").read_text())
