@@ -47,9 +47,11 @@ def parse_baseline(text: str) -> BaselineSpec:
     raise UsageProblem(f"--baseline {text!r}: expected {HELP}")
 
 
-def _load_baseline_file(path: Path) -> np.ndarray:
+def _load_baseline_file(path: Path, layout: list | None = None) -> np.ndarray:
     try:
         data = np.load(path, allow_pickle=False)
+        if isinstance(data, np.lib.npyio.NpzFile) and layout and all(name in data.files for name, _ in layout):
+            return _flatten_per_input(path, data, layout)
         if isinstance(data, np.lib.npyio.NpzFile):
             if len(data.files) != 1:
                 raise UsageProblem(f"{path}: a baseline .npz must hold exactly one array, it holds {len(data.files)}")
@@ -61,11 +63,27 @@ def _load_baseline_file(path: Path) -> np.ndarray:
     return data.astype(np.float32)
 
 
+def _flatten_per_input(path: Path, data, layout: list) -> np.ndarray:
+    """One array per model input (each one baseline, or one per instance) -> flat rows."""
+    parts = []
+    for name, shape in layout:
+        array = data[name].astype(np.float32)
+        if tuple(array.shape) == tuple(shape):
+            array = array[None]
+        elif tuple(array.shape[1:]) != tuple(shape):
+            raise UsageProblem(f"{path}: baseline {name!r} of shape {array.shape} fits neither one input {tuple(shape)} nor one per input")
+        parts.append(array.reshape(len(array), -1))
+    if len({len(p) for p in parts}) != 1:
+        raise UsageProblem(f"{path}: the per-input baselines hold different numbers of rows")
+    flat = np.concatenate(parts, axis=1)
+    return flat[0] if len(flat) == 1 else flat
+
+
 class Baselines:
     """Makes [G, K, ...] baselines for a group of inputs; random kinds are seeded per instance so
     the result does not depend on batching or on which instances run together."""
 
-    def __init__(self, spec: BaselineSpec, *, samples: int, seed: int, value_range: tuple[float, float], input_shape: tuple, count: int | None):
+    def __init__(self, spec: BaselineSpec, *, samples: int, seed: int, value_range: tuple[float, float], input_shape: tuple, count: int | None, layout: list | None = None):
         self.spec = spec
         self.samples = samples if spec.random else 1
         self.seed = seed
@@ -73,7 +91,7 @@ class Baselines:
         self.per_instance = None
         self.single = None
         if spec.kind == "file":
-            data = _load_baseline_file(spec.path)
+            data = _load_baseline_file(spec.path, layout)
             if _fits(data.shape, input_shape):
                 self.single = data
             elif data.ndim == len(input_shape) + 1 and _fits(data.shape[1:], input_shape):

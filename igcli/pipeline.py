@@ -148,7 +148,7 @@ def run_explain(config: ExplainConfig, progress=None, warn=print) -> RunReport:
     has_labels = isinstance(inputs, CsvInputs) and config.label_column is not None
     targets = parse_target(config.target, output_shape=model.output_shape, class_names=class_names, count=inputs.count, has_label_column=has_labels)
     value_range = preprocess.value_range(inputs.instance_shape)
-    baselines = Baselines(baseline_spec, samples=config.baseline_samples, seed=config.seed, value_range=value_range, input_shape=model.input_shape, count=inputs.count)
+    baselines = Baselines(baseline_spec, samples=config.baseline_samples, seed=config.seed, value_range=value_range, input_shape=model.input_shape, count=inputs.count, layout=model.input_layout)
     if baselines.samples < config.baseline_samples:
         warn(f"warning: --baseline-samples {config.baseline_samples} ignored: baseline {config.baseline} is not random")
     resolved_batch = batch_size or auto_batch_size(space.shape)

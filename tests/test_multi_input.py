@@ -52,6 +52,11 @@ def test_multi_input_savedmodel_and_errors(igcli, tmp_path):
     # F = a1^2 + a2^2 + 3 b, zero baseline: A_a = a^2 (exact with Gauss-Legendre), A_b = 3 b
     np.testing.assert_allclose(arrays["attributions"]["a"][0], [1.0, 4.0], rtol=1e-5)
     np.testing.assert_allclose(arrays["attributions"]["b"][0], [12.0], rtol=1e-5)
+    # baselines per input, by name: b's baseline equal to b leaves b nothing to explain
+    np.savez(tmp_path / "base.npz", a=np.zeros(2, np.float32), b=np.array([4.0], np.float32))
+    based = igcli("explain", tmp_path / "sm", tmp_path / "x.npz", "--steps", 4, "--baseline", tmp_path / "base.npz").arrays()
+    np.testing.assert_allclose(based["attributions"]["a"][0], [1.0, 4.0], rtol=1e-5)
+    np.testing.assert_allclose(based["attributions"]["b"][0], [0.0], atol=1e-6)
     np.savez(tmp_path / "short.npz", a=np.zeros((1, 2), np.float32))
     assert_one_line_error(igcli("explain", tmp_path / "sm", tmp_path / "short.npz"), 2, "input(s) b")
     np.save(tmp_path / "x.npy", np.zeros((1, 3), np.float32))
