@@ -66,25 +66,16 @@ def load_model(
     precision: str = "float32",
 ) -> LoadedModel:
     path = Path(path)
-    if not path.exists():
-        raise UsageProblem(f"{path}: no such model file or directory")
-    if path.is_dir():
-        if not (path / "saved_model.pb").is_file():
-            raise UsageProblem(f"{path}: a directory but not a SavedModel (no saved_model.pb)")
+    if _model_kind(path) == "savedmodel":
         if output == "logits":
             raise UsageProblem(
                 f"{path}: --output logits needs a Keras model (.keras/.h5): a SavedModel has no "
                 "layers to take the softmax off"
             )
         model = _load_saved_model(path, signature, input_key, output_key)
-    elif path.suffix.lower() in KERAS_SUFFIXES + H5_SUFFIXES:
+    else:
         custom_objects = _import_custom_objects(custom_objects_file) if custom_objects_file else {}
         model = _load_keras(path, unsafe, custom_objects, output_key)
-    else:
-        raise UsageProblem(
-            f"{path}: unknown model format {path.suffix!r}; expected .keras, .h5, .hdf5 or a "
-            "SavedModel directory"
-        )
     if output is not None:
         _select_output_space(model, output)
     if precision != "float32":
@@ -99,6 +90,19 @@ def _set_precision(model: LoadedModel, precision: str) -> None:
     for layer in model.keras_model.layers:
         layer.dtype_policy = precision
     model.description += f", computing in {precision}"
+
+
+def _model_kind(path: Path) -> str:
+    """'savedmodel' or 'keras', from the path alone; anything else is a usage error."""
+    if not path.exists():
+        raise UsageProblem(f"{path}: no such model file or directory")
+    if path.is_dir():
+        if not (path / "saved_model.pb").is_file():
+            raise UsageProblem(f"{path}: a directory but not a SavedModel (no saved_model.pb)")
+        return "savedmodel"
+    if path.suffix.lower() not in KERAS_SUFFIXES + H5_SUFFIXES:
+        raise UsageProblem(f"{path}: unknown model format {path.suffix!r}; expected .keras, .h5, .hdf5 or a SavedModel directory")
+    return "keras"
 
 
 # --- Keras files --------------------------------------------------------------------------------
@@ -387,11 +391,7 @@ def _choose(path: Path, what: str, asked: str | None, every: dict, usable: dict,
 def describe_model(path: str | Path, *, unsafe: bool = False, custom_objects_file: str | None = None) -> dict:
     """Inputs, outputs, layers (Keras) or signatures (SavedModel), as plain data."""
     path = Path(path)
-    if not path.exists():
-        raise UsageProblem(f"{path}: no such model file or directory")
-    if path.is_dir():
-        if not (path / "saved_model.pb").is_file():
-            raise UsageProblem(f"{path}: a directory but not a SavedModel (no saved_model.pb)")
+    if _model_kind(path) == "savedmodel":
         tf = _tensorflow()
         try:
             root = tf.saved_model.load(str(path))
@@ -404,8 +404,6 @@ def describe_model(path: str | Path, *, unsafe: bool = False, custom_objects_fil
                 "outputs": [_spec(key, spec) for key, spec in function.structured_outputs.items()],
             }
         return {"path": str(path), "kind": "savedmodel", "signatures": signatures}
-    if path.suffix.lower() not in KERAS_SUFFIXES + H5_SUFFIXES:
-        raise UsageProblem(f"{path}: unknown model format {path.suffix!r}; expected .keras, .h5, .hdf5 or a SavedModel directory")
     custom_objects = _import_custom_objects(custom_objects_file) if custom_objects_file else {}
     model = _load_keras_model(path, unsafe, custom_objects)
     return {
