@@ -11,23 +11,39 @@ SIGNS = ("positive", "negative", "absolute", "all")
 # Absolute by default: evidence of either sign shows where the model looked, and a sequential
 # colormap of |A| reads without a legend. 'all' keeps the sign on a diverging map.
 DEFAULT_SIGN = "absolute"
-PANEL_GAP = 8
+PANEL_GAP = 8  # white pixels between the tiles of a panel
+CAPTION_HEIGHT = 32  # room for two lines of the 12 px default font
+TILE_PAD = 6
+
+
+def _check_sign(sign: str) -> None:
+    if sign not in SIGNS:
+        raise ValueError(f"--sign {sign!r}: choose one of {', '.join(SIGNS)}")
 
 
 def default_cmap(sign: str) -> str:
+    _check_sign(sign)
     return "coolwarm" if sign == "all" else "inferno"
 
 
 def attribution_map(attributions: np.ndarray, sign: str, clip_percentile: float) -> np.ndarray:
     """[H, W(, C)] -> float32 [H, W] in [0, 1] ([-1, 1] for 'all'), clipped at a percentile of |A|."""
-    if sign not in SIGNS:
-        raise ValueError(f"--sign {sign!r}: choose one of {', '.join(SIGNS)}")
+    _check_sign(sign)
     if not 0 < clip_percentile <= 100:
         raise ValueError(f"--clip-percentile {clip_percentile}: must be in (0, 100]")
     values = np.asarray(attributions, np.float64)
+    if values.ndim not in (2, 3):
+        raise ValueError(f"attributions of shape {values.shape}: expected [H, W] or [H, W, C]")
     if values.ndim == 3:
         values = values.sum(axis=-1)  # signed sum: opposite evidence within a pixel cancels
-    values = {"positive": np.maximum(values, 0), "negative": np.maximum(-values, 0), "absolute": np.abs(values), "all": values}[sign]
+    # One NaN/inf pixel would otherwise make the scale NaN and blank the whole map.
+    values = np.where(np.isfinite(values), values, 0.0)
+    if sign == "positive":
+        values = np.maximum(values, 0.0)
+    elif sign == "negative":
+        values = np.maximum(-values, 0.0)
+    elif sign == "absolute":
+        values = np.abs(values)
     scale = np.percentile(np.abs(values), clip_percentile)
     if not scale > 0:
         return np.zeros(values.shape, np.float32)
@@ -38,19 +54,25 @@ def attribution_map(attributions: np.ndarray, sign: str, clip_percentile: float)
 def colorize(norm_map: np.ndarray, sign: str, cmap: str) -> np.ndarray:
     import matplotlib
 
+    _check_sign(sign)
     try:
         colormap = matplotlib.colormaps[cmap]
     except KeyError:
         raise ValueError(f"--cmap {cmap!r}: not a matplotlib colormap") from None
-    values = (norm_map + 1) / 2 if sign == "all" else norm_map
-    return (colormap(np.asarray(values, np.float64))[..., :3] * 255).round().astype(np.uint8)
+    values = np.asarray(norm_map, np.float64)
+    values = (np.clip(values, -1, 1) + 1) / 2 if sign == "all" else np.clip(values, 0, 1)
+    return (colormap(values)[..., :3] * 255).round().astype(np.uint8)
 
 
 def image_for_display(x: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
-    low, high = value_range
+    low, high = (float(v) for v in value_range)
+    if not high > low:
+        raise ValueError(f"value range {value_range}: the upper end must exceed the lower")
     image = np.asarray(x, np.float64)
     if image.ndim == 2:
         image = image[..., None]
+    if image.ndim != 3 or image.shape[-1] not in (1, 3):
+        raise ValueError(f"image of shape {np.shape(x)}: expected [H, W], [H, W, 1] or [H, W, 3]")
     image = np.clip((image - low) / (high - low), 0, 1) * 255
     if image.shape[-1] == 1:
         image = np.repeat(image, 3, axis=-1)
@@ -62,21 +84,27 @@ def overlay(image_rgb: np.ndarray, heat_rgb: np.ndarray, norm_map: np.ndarray, a
     (the square root keeps mid-strength evidence visible next to the few strongest pixels)."""
     if not 0 <= alpha <= 1:
         raise ValueError(f"--alpha {alpha}: must be between 0 and 1")
-    opacity = alpha * np.sqrt(np.abs(np.asarray(norm_map, np.float64)))[..., None]
-    blended = image_rgb * (1 - opacity) + heat_rgb * opacity
+    opacity = alpha * np.sqrt(np.clip(np.abs(np.asarray(norm_map, np.float64)), 0, 1))[..., None]
+    blended = np.asarray(image_rgb, np.float64) * (1 - opacity) + np.asarray(heat_rgb, np.float64) * opacity
     return blended.round().astype(np.uint8)
 
 
 def upscale_factor(height: int, width: int, min_side: int = 256) -> int:
+    if height < 1 or width < 1:
+        raise ValueError(f"image size {height}x{width}: both sides must be positive")
     return max(1, -(-min_side // min(height, width)))
 
 
-def render_heatmap(x, attributions, *, value_range=(0.0, 1.0), sign=DEFAULT_SIGN, cmap=None, clip_percentile=99.5, alpha=0.6, panel=False):
+def render_heatmap(x, attributions, *, value_range=(0.0, 1.0), sign=DEFAULT_SIGN, cmap=None,
+                   clip_percentile=99.5, alpha=0.6, panel=False):
+    """Overlay of the attributions on x, upscaled; panel=True: input | heatmap | overlay."""
     from PIL import Image
 
     norm = attribution_map(attributions, sign, clip_percentile)
     heat = colorize(norm, sign, cmap or default_cmap(sign))
     image = image_for_display(x, value_range)
+    if image.shape[:2] != norm.shape:
+        raise ValueError(f"input {image.shape[:2]} and attributions {norm.shape} differ in height/width")
     blended = overlay(image, heat, norm, alpha)
     height, width = norm.shape
     factor = upscale_factor(height, width)
@@ -93,26 +121,36 @@ def render_heatmap(x, attributions, *, value_range=(0.0, 1.0), sign=DEFAULT_SIGN
     return sheet
 
 
+def _caption_font():
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=12)
+    except TypeError:  # Pillow < 10.1 has only the fixed-size bitmap font
+        return ImageFont.load_default()
+
+
 def contact_sheet(tiles: list, columns: int = 6, tile_size: int = 160):
-    """tiles: (image, caption) pairs -> one image, captions under each tile."""
-    from PIL import Image, ImageDraw, ImageFont
+    """(image, caption) pairs -> a white grid, each image fitted to tile_size with its caption below."""
+    from PIL import Image, ImageDraw
 
     if not tiles:
         raise ValueError("no tiles for the contact sheet")
-    try:
-        font = ImageFont.load_default(size=12)
-    except TypeError:  # Pillow < 10.1 has one fixed-size default font
-        font = ImageFont.load_default()
-    caption_height, pad = 32, 6
+    if columns < 1 or tile_size < 1:
+        raise ValueError(f"contact sheet: columns ({columns}) and tile_size ({tile_size}) must be positive")
+    font = _caption_font()
     columns = min(columns, len(tiles))
     rows = -(-len(tiles) // columns)
-    cell_w, cell_h = tile_size + 2 * pad, tile_size + caption_height + 2 * pad
+    cell_w, cell_h = tile_size + 2 * TILE_PAD, tile_size + CAPTION_HEIGHT + 2 * TILE_PAD
     sheet = Image.new("RGB", (columns * cell_w, rows * cell_h), "white")
     draw = ImageDraw.Draw(sheet)
     for number, (image, caption) in enumerate(tiles):
-        thumb = image.copy()
-        thumb.thumbnail((tile_size, tile_size), Image.NEAREST)
-        left, top = (number % columns) * cell_w + pad, (number // columns) * cell_h + pad
+        image = image.convert("RGB")
+        scale = min(tile_size / image.width, tile_size / image.height)
+        fitted = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        # crisp pixels when enlarging; averaging when shrinking avoids moire on fine heatmaps
+        thumb = image.resize(fitted, Image.NEAREST if scale >= 1 else Image.BOX)
+        left, top = (number % columns) * cell_w + TILE_PAD, (number // columns) * cell_h + TILE_PAD
         sheet.paste(thumb, (left + (tile_size - thumb.width) // 2, top + (tile_size - thumb.height) // 2))
         draw.multiline_text((left, top + tile_size + 2), caption, fill="black", font=font, spacing=2)
     return sheet
@@ -123,5 +161,9 @@ def save_png(image, path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.partial")
-    image.save(temporary, format="PNG")
-    os.replace(temporary, path)
+    try:
+        image.save(temporary, format="PNG")
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
