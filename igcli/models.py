@@ -213,8 +213,7 @@ def _load_keras(path: Path, unsafe: bool, custom_objects: dict, output_key: str 
     keras = _keras()
     model = _load_keras_model(path, unsafe, custom_objects)
     outputs = list(model.outputs)
-    names = [getattr(t, "name", str(i)) for i, t in enumerate(outputs)]
-    names = list(getattr(model, "output_names", None) or names)
+    names = _output_names(model)
     if len(outputs) > 1:
         if output_key is None:
             raise UsageProblem(
@@ -411,13 +410,23 @@ def describe_model(path: str | Path, *, unsafe: bool = False, custom_objects_fil
         "kind": "keras",
         "name": model.name,
         "inputs": [_spec(t.name, t) for t in model.inputs],
-        "outputs": [_spec(name, t) for name, t in zip(getattr(model, "output_names", None) or [t.name for t in model.outputs], model.outputs)],
+        "outputs": [_spec(name, t) for name, t in zip(_output_names(model), model.outputs)],
         "softmax_head": softmax_head(model),
         "layers": [
             {"name": layer.name, "type": type(layer).__name__, "output_shape": _shape(getattr(layer, "output", None))}
             for layer in model.layers
         ],
     }
+
+
+def _output_names(model) -> list[str]:
+    """Functional models name their outputs; a Sequential's one output is its last layer's."""
+    names = getattr(model, "output_names", None)
+    if names:
+        return list(names)
+    if len(model.outputs) == 1:
+        return [model.layers[-1].name]
+    return [t.name for t in model.outputs]
 
 
 def _shape(tensor) -> list | None:
