@@ -76,12 +76,7 @@ class ArrayInputs:
     def batches(self, size: int) -> Iterator[Batch]:
         for start in range(0, self.count, size):
             rows = np.array(self.array[start : start + size], dtype=np.float32)  # a writable copy
-            indices = np.arange(start, start + len(rows))
-            finite = np.isfinite(rows.reshape(len(rows), -1)).all(axis=1)
-            errors = [None if ok else "input holds NaN or Inf values" for ok in finite]
-            extras = [{"hash": _digest(row.tobytes())} for row in rows]
-            rows[~finite] = 0
-            yield Batch(indices, [str(i) for i in indices], [f"{self.label}[{i}]" for i in indices], rows, errors, extras)
+            yield _array_batch(start, rows, self.label)
 
 
 class MultiArrayInputs:
@@ -110,13 +105,17 @@ class MultiArrayInputs:
     def batches(self, size: int) -> Iterator[Batch]:
         for start in range(0, self.count, size):
             parts = [np.asarray(a[start : start + size], np.float32).reshape(min(size, self.count - start), -1) for a in self.arrays]
-            rows = np.concatenate(parts, axis=1)
-            indices = np.arange(start, start + len(rows))
-            finite = np.isfinite(rows).all(axis=1)
-            errors = [None if ok else "input holds NaN or Inf values" for ok in finite]
-            extras = [{"hash": _digest(row.tobytes())} for row in rows]
-            rows[~finite] = 0
-            yield Batch(indices, [str(i) for i in indices], [f"{self.path.name}[{i}]" for i in indices], rows, errors, extras)
+            yield _array_batch(start, np.concatenate(parts, axis=1), self.path.name)
+
+
+def _array_batch(start: int, rows: np.ndarray, label: str) -> Batch:
+    """Rows start.. of an array file: ids are row indices; a row with NaN/Inf fails alone."""
+    indices = np.arange(start, start + len(rows))
+    finite = np.isfinite(rows.reshape(len(rows), -1)).all(axis=1)
+    errors = [None if ok else "input holds NaN or Inf values" for ok in finite]
+    extras = [{"hash": _digest(row.tobytes())} for row in rows]
+    rows[~finite] = 0
+    return Batch(indices, [str(i) for i in indices], [f"{label}[{i}]" for i in indices], rows, errors, extras)
 
 
 def open_inputs(path: str | Path, *, model_shape: tuple, key: str | None = None, images: ImageOptions | None = None, table: TableOptions | None = None, layout: list | None = None) -> InputSource:

@@ -95,7 +95,7 @@ class Journal:
         self.written += 1
 
     def close(self) -> None:
-        pass  # each chunk is complete when written; finish() is called once the run is complete
+        pass  # a sink like the others; each chunk was complete when written
 
     def finish(self) -> None:
         """The run completed: earlier attempts' chunks are no longer needed."""

@@ -334,10 +334,12 @@ class HeatmapWriter:
             if kept and not want_tile:
                 continue
             pixels = self.preprocess.to_pixels(results.inputs[row])
+            drawn = None
             if not kept:
-                self.render.save_png(self._draw(pixels, results.attributions[row], self.config.panel), path)
+                drawn = self._draw(pixels, results.attributions[row], self.config.panel)
+                self.render.save_png(drawn, path)
             if want_tile:
-                tile = self._draw(pixels, results.attributions[row], panel=False)
+                tile = drawn if drawn is not None and not self.config.panel else self._draw(pixels, results.attributions[row], panel=False)
                 tile.thumbnail((160, 160))
                 name = results.target_names[row] or f"class {results.targets[row]}"
                 self.tiles.append((tile, f"{ident}\n{name} {results.scores[row]:.3g}"))

@@ -118,7 +118,7 @@ def run_explain(config: ExplainConfig, progress=None, warn=print) -> RunReport:
     image_options = ImageOptions(config.color, parse_resize(config.resize), preprocess, config.max_pixels)
     columns = [c.strip() for c in config.columns.split(",")] if config.columns else None
     table_options = TableOptions(columns, config.id_column, config.label_column)
-    if not Path(config.model).exists():
+    if not Path(config.model).exists():  # before the seconds of importing TensorFlow
         raise UsageProblem(f"{config.model}: no such model file or directory")
 
     from igcli.attribution import IntegratedGradients, auto_batch_size
@@ -208,7 +208,7 @@ def run_explain(config: ExplainConfig, progress=None, warn=print) -> RunReport:
         writer.close()
         if bar is not None:
             bar.close()
-    for sink in sinks[1:]:
+    for sink in sinks:
         sink.close()
     if not report.stopped_early:
         journal.finish()
@@ -302,7 +302,8 @@ def _explain_batch(engine, space, batch, targets, baselines, class_names) -> Res
     results = Results.empty(batch, space.stored_shape)
     good = np.array([error is None for error in results.errors])
     if good.any():
-        outputs = engine.outputs(space.map(batch.arrays[good]))
+        x_space = space.map(batch.arrays[good])  # engine space: the input, or the layer's activations
+        outputs = engine.outputs(x_space)
         results.predicted[good] = outputs.argmax(axis=1)
         labels = [extra.get("label") for extra, ok in zip(batch.extras, good) if ok]
         chosen, problems = targets.resolve(batch.indices[good], outputs, labels)
@@ -318,8 +319,8 @@ def _explain_batch(engine, space, batch, targets, baselines, class_names) -> Res
                 results.errors[row] = str(error)
             rows = rows[:0]
         if rows.size:
+            x = x_space[keep]
             if space.to_space is not None:  # the path runs between the activations of x and x'
-                x = space.map(x)
                 baseline = space.map(baseline.reshape(-1, *baseline.shape[2:])).reshape(*baseline.shape[:2], *x.shape[1:])
             explanation = engine.explain(x, baseline, chosen[keep], x_outputs=outputs[keep])
             results.attributions[rows] = space.store(explanation.attributions)
