@@ -158,6 +158,7 @@ def run_explain(config: ExplainConfig, progress=None, warn=print) -> RunReport:
         "model_description": model.description, "inputs": str(config.inputs), "method": config.method,
         "steps": config.steps, "baseline": config.baseline, "baseline_samples": baselines.samples, "seed": config.seed,
         "target": config.target, "output": config.output or "as the model outputs", "batch_size": resolved_batch,
+        "branches": engine.branches,
         "xla": config.xla, "precision": config.precision,
     }
     if isinstance(inputs, ImageInputs):
@@ -251,7 +252,7 @@ _NOT_IN_FINGERPRINT = ("out", "overwrite", "resume", "format", "max_delta", "fai
 def _fingerprint(config: ExplainConfig, parameters: dict) -> dict:
     options = {k: v for k, v in asdict(config).items() if k not in _NOT_IN_FINGERPRINT}
     options["inputs"] = str(Path(config.inputs).resolve()) if Path(config.inputs).exists() else config.inputs
-    return {**options, "model_sha256": parameters["model_sha256"], "batch_size": parameters["batch_size"], "igcli_version": __version__}
+    return {**options, "model_sha256": parameters["model_sha256"], "batch_size": parameters["batch_size"], "branches": parameters["branches"], "igcli_version": __version__}
 
 
 def _mark_reusable(batch, journal) -> list[int]:

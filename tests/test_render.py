@@ -168,7 +168,7 @@ def test_same_inputs_same_png_bytes(tmp_path):
 
 def test_failed_save_leaves_no_partial_file(tmp_path):
     class Broken:
-        def save(self, fp, format):
+        def save(self, fp, format, **options):
             open(fp, "wb").write(b"half")
             raise OSError("disk full")
 
