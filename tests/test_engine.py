@@ -125,3 +125,28 @@ def test_baseline_scores_follow_each_rows_baseline():
     result = engine.explain(x, own, targets)
     np.testing.assert_allclose(result.baseline_scores, [0.0, 6.0, 12.0])
     np.testing.assert_allclose(result.deltas, 0, atol=1e-5)
+
+
+def test_out_of_memory_halves_the_batch_and_redoes_the_chunk():
+    # A device that cannot hold more than 20 path points per call (simulated: the compiled call
+    # raises TensorFlow's out-of-memory error above that). The engine halves its batch until a
+    # call fits, redoes the chunk that failed, and loses nothing: the closed form still holds.
+    import tensorflow as tf
+
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-2, 2, (5, 2, 3)).astype(np.float32)
+    alphas, weights = alphas_and_weights("gausslegendre", 20)
+    engine = IntegratedGradients(_cubic_sum, (2, 3), alphas, weights, batch_size=80, branches=2)
+    compiled, calls = engine._integrals, []
+
+    def small_device(baselines, diffs, alphas, weights, targets):
+        calls.append(baselines.shape[0] * alphas.shape[0])
+        if calls[-1] > 20:
+            raise tf.errors.ResourceExhaustedError(None, None, "out of memory (simulated)")
+        return compiled(baselines, diffs, alphas, weights, targets)
+
+    engine._integrals = small_device
+    result = engine.explain(x, np.zeros((5, 1, 2, 3), np.float32), np.zeros(5, np.int64))
+    assert calls == [80, 40, 20, 20, 20, 20, 20]  # 4 rows fail, 2 rows fail, then 1 row per call
+    assert engine.batch_size == 20
+    np.testing.assert_allclose(result.attributions, x.astype(np.float64) ** 3, rtol=1e-5, atol=1e-5)
