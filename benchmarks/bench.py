@@ -9,12 +9,13 @@ For each model it measures, on the same machine and in this one run:
        executes side by side (the trick igcli's engine uses on a CPU): the best raw loop we know
   (b)  engine: igcli's IntegratedGradients on in-memory arrays (interpolation, gradients, sums)
   (c)  CLI:    the whole `igcli explain` process on a folder of PNG files, heatmaps on,
-               start-up, model loading and all writing included, for about 10,000 evaluations
+               start-up, model loading and all writing included, for 10,000 evaluations
 and prints gradient evaluations per second (instances x steps / seconds) and the ratios.
 
-Shared machines are noisy: the measurements are interleaved (a, a2, b, c, a, a2, ...) for
---rounds rounds and each one's best round is reported, since interference only ever slows a
-measurement down. Every round's figures go to stderr.
+Shared machines are noisy (here a bare gradient loop swung between 340 and 480 evaluations/s from
+one second to the next). So every measurement does the same number of evaluations as the CLI job,
+they are interleaved (a, a2, b, c, a, a2, ...) for --rounds rounds, and the median round of each
+is reported. Every round's figures go to stderr.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ from PIL import Image  # noqa: E402
 
 STEPS = 50
 RAW_BATCH = 32
-GROUP = 32  # the pipeline's group size
 
 
 def small_cnn():
@@ -61,9 +61,9 @@ def mobilenet():
 
 
 CASES = {
-    # name: (builder, images for the whole-CLI job, images per throughput sample of (a), (a2), (b))
-    "cnn": (small_cnn, 200, 64),
-    "mobilenetv2-96": (mobilenet, 200, 32),
+    # name: (builder, images: x 50 steps = evaluations per measurement)
+    "cnn": (small_cnn, 200),
+    "mobilenetv2-96": (mobilenet, 200),
 }
 
 
@@ -95,6 +95,7 @@ def raw_gradient_loop(model, shape, halves: bool):
 def engine_loop(model, images: np.ndarray):
     """A callable() -> evaluations/s of igcli's engine over `images`, as the pipeline drives it."""
     from igcli.attribution import IntegratedGradients, auto_batch_size
+    from igcli.pipeline import GROUP_SIZE as GROUP
     from igcli.quadrature import alphas_and_weights
 
     alphas, weights = alphas_and_weights("gausslegendre", STEPS)
@@ -125,7 +126,7 @@ def cli_run(model_path: Path, folder: Path, out: Path, count: int) -> tuple[floa
 
 
 def run_case(name: str, work: Path, rounds: int) -> dict:
-    builder, count, sample = CASES[name]
+    builder, count = CASES[name]
     model = builder()
     shape = tuple(model.inputs[0].shape[1:])
     pixels = np.random.default_rng(0).integers(0, 256, size=(count, *shape), dtype=np.uint8)
@@ -135,44 +136,46 @@ def run_case(name: str, work: Path, rounds: int) -> dict:
         Image.fromarray(image).save(folder / f"{i:05d}.png")
     model_path = work / name / "model.keras"
     model.save(model_path)
-    images = pixels[:sample].astype(np.float32) / 255
+    evaluations = count * STEPS
 
     raw, raw_halves = raw_gradient_loop(model, shape, halves=False), raw_gradient_loop(model, shape, halves=True)
-    engine, branches = engine_loop(model, images)
-    best = {"limit": 0.0, "halves": 0.0, "engine": 0.0, "cli": 0.0}
-    cli_timings = None
+    engine, branches = engine_loop(model, pixels.astype(np.float32) / 255)
+    measured = {"limit": [], "halves": [], "engine": [], "cli": []}
+    cli_timings = []
     for r in range(rounds):
-        measured = {"limit": raw(sample * STEPS), "halves": raw_halves(sample * STEPS), "engine": engine()}
-        measured["cli"], timings = cli_run(model_path, folder, work / name / "out", count)
-        if measured["cli"] > best["cli"]:
-            cli_timings = timings
-        best = {k: max(best[k], measured[k]) for k in best}
-        print(f"  {name} round {r + 1}: " + ", ".join(f"{k} {v:.0f}" for k, v in measured.items()) + " eval/s", file=sys.stderr, flush=True)
-    return {"case": name, "input": "x".join(map(str, shape)), "evaluations": count * STEPS, "branches": branches,
-            **best, "cli_timings": cli_timings}
+        measured["limit"].append(raw(evaluations))
+        measured["halves"].append(raw_halves(evaluations))
+        measured["engine"].append(engine())
+        rate, timings = cli_run(model_path, folder, work / name / "out", count)
+        measured["cli"].append(rate)
+        cli_timings.append(timings)
+        print(f"  {name} round {r + 1}: " + ", ".join(f"{k} {v[-1]:.0f}" for k, v in measured.items()) + " eval/s", file=sys.stderr, flush=True)
+    median_cli_round = int(np.argsort(measured["cli"])[(rounds - 1) // 2])
+    return {"case": name, "input": "x".join(map(str, shape)), "evaluations": evaluations, "branches": branches,
+            **{k: float(np.median(v)) for k, v in measured.items()}, "cli_timings": cli_timings[median_cli_round]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--case", choices=[*CASES, "all"], default="all")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved repetitions; the best of each is kept")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved repetitions; the median of each is reported")
     args = parser.parse_args()
     names = list(CASES) if args.case == "all" else [args.case]
     import tensorflow as tf
 
     print(f"# {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"TensorFlow {tf.__version__}, {STEPS} steps, best of {args.rounds} interleaved rounds")
+          f"TensorFlow {tf.__version__}, {STEPS} steps, median of {args.rounds} interleaved rounds")
     results = []
     with tempfile.TemporaryDirectory() as work:
         for name in names:
             results.append(run_case(name, Path(work), args.rounds))
-    print("| case | input | (c) evaluations | (a) limit eval/s | (a2) halves eval/s | (b) engine eval/s | (c) igcli explain eval/s | b/a | c/a | b/a2 | c/a2 |")
+    print("| case | input | evaluations | (a) limit eval/s | (a2) halves eval/s | (b) engine eval/s | (c) igcli explain eval/s | b/a | c/a | b/a2 | c/a2 |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
         print(f"| {r['case']} | {r['input']} | {r['evaluations']} | {r['limit']:.0f} | {r['halves']:.0f} | {r['engine']:.0f} | {r['cli']:.0f} "
               f"| {r['engine'] / r['limit']:.2f} | {r['cli'] / r['limit']:.2f} | {r['engine'] / r['halves']:.2f} | {r['cli'] / r['halves']:.2f} |")
     print()
-    print("(c) seconds, best round: | case | process | load (import, model) | compute | write (overlapping) |")
+    print("(c) seconds, median round: | case | process | load (import, model) | compute | write (overlapping) |")
     for r in results:
         t = r["cli_timings"]
         print(f"| {r['case']} | {t['process_seconds']:.1f} | {t['load_seconds']:.1f} | {t['compute_seconds']:.1f} | {t['write_seconds']:.1f} |")
