@@ -64,14 +64,9 @@ def auto_branches() -> int:
     return 1 if _on_gpu() or (os.cpu_count() or 1) < 2 else CPU_BRANCHES
 
 
-def _split_evenly(tf, tensors: list, parts: int) -> list:
-    """Cut each tensor along axis 0 into `parts` pieces whose sizes differ by at most one
-    (some empty when there are fewer rows than parts)."""
-    if parts == 1:
-        return [[t] for t in tensors]
-    n = tf.shape(tensors[0])[0]
-    sizes = n // parts + tf.cast(tf.range(parts) < n % parts, tf.int32)
-    return [tf.split(t, sizes, num=parts) for t in tensors]
+def _even_sizes(tf, n, parts: int):
+    """`parts` sizes that add up to n and differ by at most one (some 0 when n < parts)."""
+    return n // parts + tf.cast(tf.range(parts) < n % parts, tf.int32)
 
 
 class IntegratedGradients:
@@ -109,8 +104,10 @@ class IntegratedGradients:
             points = tf.reshape(points, tf.concat([[rows * m], tf.shape(baselines)[1:]], 0))
             # Independent branches: the runtime runs them side by side on the CPU's cores, which
             # kept both cores busier than one call of twice the size (measured in benchmarks/).
-            parts = zip(*_split_evenly(tf, [points, tf.repeat(targets, m)], self.branches))
-            grads = tf.concat([self._point_gradients(p, t) for p, t in parts], 0)
+            sizes = _even_sizes(tf, rows * m, self.branches)
+            point_parts = tf.split(points, sizes, num=self.branches)
+            target_parts = tf.split(tf.repeat(targets, m), sizes, num=self.branches)
+            grads = tf.concat([self._point_gradients(p, t) for p, t in zip(point_parts, target_parts)], 0)
             grads = tf.reshape(grads, tf.concat([[rows, m], tf.shape(baselines)[1:]], 0))
             return diffs * tf.reduce_sum(grads * tf.reshape(weights, [1, m, *expand]), axis=1)
 
