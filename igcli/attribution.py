@@ -95,7 +95,7 @@ class IntegratedGradients:
                 selected = tf.gather(flat_outputs(points), targets[:, None], batch_dims=1)
             return tape.gradient(selected, points)
 
-        def path_integrals(baselines, diffs, alphas, weights, targets):
+        def path_integrals(baselines, diffs, alphas, weights, targets, branches):
             # rows r, points per row m: every row walks the same m alphas.
             rows, m = tf.shape(baselines)[0], tf.shape(alphas)[0]
             expand = [1] * rank
@@ -104,22 +104,34 @@ class IntegratedGradients:
             points = tf.reshape(points, tf.concat([[rows * m], tf.shape(baselines)[1:]], 0))
             # Independent branches: the runtime runs them side by side on the CPU's cores, which
             # kept both cores busier than one call of twice the size (measured in benchmarks/).
-            sizes = _even_sizes(tf, rows * m, self.branches)
-            point_parts = tf.split(points, sizes, num=self.branches)
-            target_parts = tf.split(tf.repeat(targets, m), sizes, num=self.branches)
+            # The caller never asks for more branches than the call has points: an empty batch
+            # through a convolution or a BatchNormalization is an error on some CPUs' kernels.
+            sizes = _even_sizes(tf, rows * m, branches)
+            point_parts = tf.split(points, sizes, num=branches)
+            target_parts = tf.split(tf.repeat(targets, m), sizes, num=branches)
             grads = tf.concat([self._point_gradients(p, t) for p, t in zip(point_parts, target_parts)], 0)
             grads = tf.reshape(grads, tf.concat([[rows, m], tf.shape(baselines)[1:]], 0))
             return diffs * tf.reduce_sum(grads * tf.reshape(weights, [1, m, *expand]), axis=1)
 
         # One trace per run: every dimension that changes between calls is None in the signature;
-        # the branches share one traced gradient function.
+        # the branches share one traced gradient function. A call with fewer points than branches
+        # (a tiny --batch-size, a short last chunk) uses a wrapper with fewer branches, traced on
+        # first use: a few graph nodes, not another trace of the model.
         # XLA is opt-in: on the CPUs we measured it was several times slower.
         jit = xla or None
         self._outputs = tf.function(flat_outputs, input_signature=[points_spec], jit_compile=jit)
         self._point_gradients = tf.function(point_gradients, input_signature=[points_spec, indices], jit_compile=jit)
-        self._integrals = tf.function(
-            path_integrals, input_signature=[points_spec, points_spec, vector, vector, indices], jit_compile=jit
-        )
+        signature = [points_spec, points_spec, vector, vector, indices]
+        self._integrals_by_branches = {
+            b: tf.function(lambda *args, b=b: path_integrals(*args, b), input_signature=signature, jit_compile=jit)
+            for b in range(1, self.branches + 1)
+        }
+
+    def _integrals(self, baselines, diffs, alphas, weights, targets):
+        """One gradient call over rows x alphas points, in as many branches as it has points
+        (at most self.branches), so that no branch is ever empty."""
+        points = int(baselines.shape[0]) * int(alphas.shape[0])
+        return self._integrals_by_branches[max(1, min(self.branches, points))](baselines, diffs, alphas, weights, targets)
 
     def outputs(self, x: np.ndarray) -> np.ndarray:
         """All of the model's output values per instance, flattened: [G, M]."""

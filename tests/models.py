@@ -62,3 +62,54 @@ def trained_cnn(seed: int = 0) -> keras.Model:
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x, y, epochs=6, batch_size=32, verbose=0)
     return model
+
+
+def batchnorm_cnn(seed: int = 0) -> keras.Model:
+    """Convolutions with BatchNormalization (non-trivial moving statistics, so inference-mode
+    normalisation really rescales), the layer pair that some CPUs' kernels reject on empty batches."""
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential(
+        [
+            keras.Input((16, 16, 3)),
+            keras.layers.Conv2D(8, 3),
+            keras.layers.BatchNormalization(),
+            keras.layers.ReLU(),
+            keras.layers.Conv2D(8, 3, padding="same"),
+            keras.layers.BatchNormalization(),
+            keras.layers.ReLU(),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(3),
+        ]
+    )
+    _randomise_batchnorm(model, seed)
+    return model
+
+
+def batchnorm_cnn_keras2(path, seed: int = 0) -> None:
+    """The same architecture written by tf-keras as a Keras-2-era .h5 file, weights copied over."""
+    import tf_keras
+
+    source = batchnorm_cnn(seed)
+    legacy = tf_keras.Sequential(
+        [
+            tf_keras.Input((16, 16, 3)),
+            tf_keras.layers.Conv2D(8, 3),
+            tf_keras.layers.BatchNormalization(),
+            tf_keras.layers.ReLU(),
+            tf_keras.layers.Conv2D(8, 3, padding="same"),
+            tf_keras.layers.BatchNormalization(),
+            tf_keras.layers.ReLU(),
+            tf_keras.layers.GlobalAveragePooling2D(),
+            tf_keras.layers.Dense(3),
+        ]
+    )
+    legacy.set_weights(source.get_weights())
+    legacy.save(path)
+
+
+def _randomise_batchnorm(model: keras.Model, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            shape = layer.get_weights()[0].shape
+            layer.set_weights([rng.uniform(0.5, 1.5, shape), rng.normal(0, 0.2, shape), rng.normal(0, 0.1, shape), rng.uniform(0.5, 2.0, shape)])
