@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from igcli import __version__
-from igcli.errors import IgcliError
+from igcli.errors import IgcliError, tensorflow_error_line
 from igcli.inputs import COLORS, DEFAULT_MAX_PIXELS
 from igcli.outputs import FORMATS
 from igcli.preprocess import SCALES
@@ -24,7 +24,7 @@ from igcli.render import DEFAULT_SIGN, SIGNS
 
 
 class OneLineErrors(click.Group):
-    """Every error reaches the user as one line `igcli: error: ...` with SPEC.md's exit code."""
+    """Every error reaches the user as one line `igcli: error: ...` with the exit code the README gives it."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         debug = "--debug" in (sys.argv[1:] if args is None else list(args))
@@ -44,13 +44,20 @@ class OneLineErrors(click.Group):
         except Exception as error:  # a runtime failure (exit 1): one line, the traceback with --debug
             if debug:
                 traceback.print_exc()
-            click.echo(f"igcli: error: {type(error).__name__}: {_one_line(str(error))[:500]} (rerun with --debug for the traceback)", err=True)
+            click.echo(f"igcli: error: {_runtime_error_line(error)} (rerun with --debug for the traceback)", err=True)
             sys.exit(1)
         sys.exit(code or 0)
 
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+def _runtime_error_line(error: Exception) -> str:
+    tensorflow = sys.modules.get("tensorflow")
+    if tensorflow is not None and isinstance(error, tensorflow.errors.OpError):
+        return tensorflow_error_line(error)
+    return f"{type(error).__name__}: {_one_line(str(error))[:500]}"
 
 
 def _load_config(ctx: click.Context, _param, value):
@@ -227,6 +234,9 @@ def main():
         code = done.code
     if "tensorflow" not in sys.modules or not isinstance(code, int):
         sys.exit(code)
+    from igcli.tfimport import remove_private_tempdir
+
+    remove_private_tempdir()  # os._exit skips atexit handlers
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:

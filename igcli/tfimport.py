@@ -1,9 +1,13 @@
 """TensorFlow is imported here, lazily, so that `igcli --help` stays instant."""
 
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 
 _debug = False
+_private_tmp: str | None = None
 
 
 def set_debug(debug: bool) -> None:
@@ -15,6 +19,7 @@ def tensorflow():
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    _use_private_tempdir()
     if _debug:
         tf = _import_without_pyplot()
         _configure_gpus(tf)
@@ -58,6 +63,27 @@ def _configure_gpus(tf) -> None:
             tf.config.experimental.set_memory_growth(gpu, True)
         except RuntimeError:  # already initialised: growth can only be set before first use
             pass
+
+
+def _use_private_tempdir() -> None:
+    """TensorFlow's autograph writes the converted source of every traced function to a
+    __autograph_generated_file*.py in the temporary directory and deletes it only from an atexit
+    handler, which the console script's fast exit skips: an hourly job would leave thousands.
+    Everything this process puts in the temporary directory goes into one folder of its own,
+    removed at exit (remove_private_tempdir), so a run leaves the directory as it found it."""
+    global _private_tmp
+    if _private_tmp is None:
+        _private_tmp = tempfile.mkdtemp(prefix="igcli-")
+        tempfile.tempdir = _private_tmp
+        atexit.register(remove_private_tempdir)
+
+
+def remove_private_tempdir() -> None:
+    global _private_tmp
+    if _private_tmp is not None:
+        shutil.rmtree(_private_tmp, ignore_errors=True)
+        tempfile.tempdir = None
+        _private_tmp = None
 
 
 def keras():
