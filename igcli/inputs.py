@@ -211,7 +211,7 @@ class ImageInputs:
                 if width * height > self.options.max_pixels:
                     return None, f"{original} pixels exceeds the limit of {self.options.max_pixels} (--max-pixels)", original, digest
                 image.seek(0)  # animated GIF/WebP/TIFF: the first frame
-                pixels = _to_channels(image, self.channels)
+                pixels = _to_channels(image, self.channels, grey=self.options.color == "grayscale")
                 if (height, width) != self.size:
                     pixels = _resize(pixels, self.size)
                 return pixels, None, original, digest
@@ -225,9 +225,7 @@ def _image_geometry(root: Path, model_shape: tuple, options: ImageOptions) -> tu
     if len(model_shape) != 3 or model_shape[-1] not in (1, 3):
         raise UsageProblem(f"{root}: images need a model input of shape (H, W, 1 or 3); this model takes {model_shape}")
     channels = model_shape[-1]
-    if options.color == "grayscale" and channels == 3:
-        channels = 3  # grey pixels replicated to the model's 3 channels (see _to_channels)
-    elif options.color == "rgb" and channels == 1:
+    if options.color == "rgb" and channels == 1:
         raise UsageProblem(f"--color rgb: the model takes 1-channel (grayscale) images")
     size = options.resize or (model_shape[0], model_shape[1])
     if size[0] is None or size[1] is None:
@@ -237,15 +235,16 @@ def _image_geometry(root: Path, model_shape: tuple, options: ImageOptions) -> tu
     return channels, (int(size[0]), int(size[1]))
 
 
-def _to_channels(image, channels: int) -> np.ndarray:
-    """Any PIL mode (L, P, RGBA, CMYK, 16-bit, ...) -> float32 [H, W, channels] in 0..255."""
+def _to_channels(image, channels: int, grey: bool = False) -> np.ndarray:
+    """Any PIL mode (L, P, RGBA, CMYK, 16-bit, ...) -> float32 [H, W, channels] in 0..255.
+    grey (--color grayscale): luminance (ITU-R 601-2, as PIL's "L"), copied to every channel."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         grey = np.asarray(image, dtype=np.float32)
         grey = grey / 257.0 if grey.max(initial=0) > 255 or image.mode.startswith("I;16") else grey
         pixels = grey[..., None]
     elif image.mode == "F":
         pixels = np.asarray(image, dtype=np.float32)[..., None]
-    elif channels == 1:
+    elif channels == 1 or grey:
         pixels = np.asarray(image.convert("L"), dtype=np.float32)[..., None]
     else:
         pixels = np.asarray(image.convert("RGB"), dtype=np.float32)

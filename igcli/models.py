@@ -319,6 +319,8 @@ def _load_saved_model(path: Path, signature: str | None, input_key: str | None, 
     out_key = _choose(path, "output", output_key, outputs, outputs, "--output-key")
     if len(inputs) > 1:
         # a signature needs all its arguments: igcli attributes to every input at once
+        if input_key is not None:
+            raise UsageProblem(f"{path}: --input-key {input_key}: signature {name!r} has several inputs ({', '.join(sorted(inputs))}) and igcli attributes to every input at once; leave --input-key out")
         if len(floats) != len(inputs):
             raise UsageProblem(f"{path}: signature {name!r} takes non-float inputs ({', '.join(k for k in inputs if k not in floats)}); only float inputs can be attributed")
         layout = [(k, tuple(spec.shape[1:])) for k, spec in sorted(inputs.items())]

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -134,3 +135,36 @@ def test_console_script_keeps_exit_code_and_output_after_tensorflow(tmp_path):
     assert json.loads((tmp_path / "out" / "run.json").read_text())["exit_code"] == 3
     with h5py.File(tmp_path / "out" / "attributions.h5", "r") as handle:
         assert handle["attributions"].shape == (1, 64, 64, 3)
+
+
+def test_a_run_leaves_the_temporary_directory_as_it_found_it(tmp_path):
+    # TensorFlow's autograph writes generated sources to the temporary directory and deletes them
+    # only at interpreter exit, which the console script skips; igcli keeps them in a folder of its
+    # own and removes it, after a successful run and after a failed one alike.
+    sample = Path(__file__).resolve().parents[1] / "sample_data" / "shapes"
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    env = {**os.environ, "TMPDIR": str(temporary)}
+    for extra, code in (([], 0), (["--layer", "no_such_layer"], 2)):
+        command = [sys.executable, "-m", "igcli", "explain", str(sample / "model.keras"), str(sample / "images" / "circle_00.png"),
+                   "-o", str(tmp_path / "out"), "--overwrite", "--steps", "2", *extra]
+        done = subprocess.run(command, capture_output=True, text=True, env=env)
+        assert done.returncode == code, done.stderr
+        assert list(temporary.iterdir()) == []
+
+
+def test_a_tensorflow_failure_at_run_time_is_one_line_without_the_graph_trace(igcli, tmp_path):
+    import tensorflow as tf
+
+    # a SavedModel that accepts any batch of 4 values but reshapes them to rows of 3: fails only
+    # when run, inside the compiled gradient
+    module = tf.Module()
+    module.serve = tf.function(lambda x: {"y": tf.reduce_sum(tf.reshape(x, [-1, 3]), axis=1, keepdims=True)},
+                               input_signature=[tf.TensorSpec([None, 4], tf.float32, name="x")])
+    tf.saved_model.save(module, str(tmp_path / "bad"), signatures={"serving_default": module.serve})
+    np.save(tmp_path / "x.npy", np.ones((2, 4), np.float32))
+    run = igcli("explain", tmp_path / "bad", tmp_path / "x.npy", "--steps", 2)
+    line = assert_one_line_error(run, 1, "TensorFlow failed at Reshape", "InvalidArgumentError", "requested shape requires a multiple of 3", "--debug")
+    assert "File " not in line and "Detected at node" not in line and "{{" not in line and len(line) < 300
+    debug = igcli("explain", tmp_path / "bad", tmp_path / "x.npy", "--steps", 2, "--overwrite", "-o", run.out, "--debug")
+    assert debug.exit_code == 1 and "Traceback" in debug.stderr

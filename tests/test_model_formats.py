@@ -130,7 +130,7 @@ def test_broken_model_files_are_refused(igcli, saved, tmp_path, content, fragmen
     path = tmp_path / "bad.keras"
     data = (root / "m.keras").read_bytes()
     path.write_bytes(content if content is not None else data[: len(data) // 2])
-    assert_one_line_error(igcli("explain", path, root / "x.npy"), 2, "bad.keras")
+    assert_one_line_error(igcli("explain", path, root / "x.npy"), 2, "bad.keras", fragment)
 
 
 def test_unknown_model_path_or_format(igcli, saved, tmp_path):
