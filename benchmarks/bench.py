@@ -94,13 +94,14 @@ def raw_gradient_loop(model, shape, halves: bool):
 
 def engine_loop(model, images: np.ndarray):
     """A callable() -> evaluations/s of igcli's engine over `images`, as the pipeline drives it."""
-    from igcli.attribution import IntegratedGradients, auto_batch_size
-    from igcli.pipeline import GROUP_SIZE as GROUP
-    from igcli.quadrature import alphas_and_weights
+    from igcli.methods.core import auto_batch_size
+    from igcli.methods.ig import IntegratedGradients
+    from igcli.methods.quadrature import alphas_and_weights
+    from igcli.runner.local import GROUP_SIZE as GROUP
 
     alphas, weights = alphas_and_weights("gausslegendre", STEPS)
     shape = images.shape[1:]
-    engine = IntegratedGradients(lambda x: model(x, training=False), shape, alphas, weights, auto_batch_size(shape))
+    engine = IntegratedGradients.build(lambda x: model(x, training=False), shape, alphas, weights, auto_batch_size(shape))
     baselines = np.zeros((len(images), 1, *shape), np.float32)
     engine.explain(images[:1], baselines[:1], np.zeros(1, np.int64))  # trace outside the timing
 
@@ -112,7 +113,7 @@ def engine_loop(model, images: np.ndarray):
             engine.explain(x, baselines[group : group + GROUP], outputs.argmax(axis=1), x_outputs=outputs)
         return len(images) * STEPS / (time.perf_counter() - start)
 
-    return rate, engine.branches
+    return rate, engine.core.branches
 
 
 def cli_run(model_path: Path, folder: Path, out: Path, count: int) -> tuple[float, dict]:

@@ -10,7 +10,6 @@ resident set size is that child's ru_maxrss.
 from __future__ import annotations
 
 import os
-import resource
 import subprocess
 import sys
 import tempfile

@@ -16,11 +16,7 @@ import click
 
 from igcli import __version__
 from igcli.errors import IgcliError, tensorflow_error_line
-from igcli.inputs import COLORS, DEFAULT_MAX_PIXELS
-from igcli.outputs import FORMATS
-from igcli.preprocess import SCALES
-from igcli.quadrature import METHODS
-from igcli.render import DEFAULT_SIGN, SIGNS
+from igcli.options import ExplainOptions, cli_fields
 
 
 class OneLineErrors(click.Group):
@@ -95,66 +91,44 @@ def cli():
     """Integrated Gradients attributions for TensorFlow/Keras models, in batch."""
 
 
+def _explain_options(command):
+    """The options of ExplainOptions (igcli/options.py), in its order, with its defaults."""
+    for spec in reversed(cli_fields()):
+        cli = spec.metadata["cli"]
+        names = cli["names"] or (f"--{spec.name.replace('_', '-')}",)
+        kwargs = {"default": spec.default, "help": cli["help"], "show_default": spec.default is not None and spec.default is not False}
+        if cli["flag"]:
+            kwargs.update(is_flag=True, show_default=False)
+        elif cli["choices"]:
+            kwargs["type"] = click.Choice(cli["choices"])
+        elif cli["path"]:
+            kwargs["type"] = click.Path()
+        elif cli["type"] == "positive":
+            kwargs["type"] = click.IntRange(min=1)
+        elif cli["type"] is not None:
+            kwargs["type"] = cli["type"]
+        command = click.option(*names, spec.name, **kwargs)(command)
+    return command
+
+
 @cli.command()
 @click.argument("model", type=click.Path())
 @click.argument("inputs", type=click.Path())
 @click.option("--config", type=click.Path(), callback=_load_config, is_eager=True, expose_value=False, help="TOML file whose keys set option defaults; flags win.")
-@click.option("-o", "--out", default="igcli-out", show_default=True, help="Output directory.")
-@click.option("--overwrite", is_flag=True, help="Replace the results in a non-empty output directory.")
-@click.option("--resume", is_flag=True, help="Continue an interrupted run, or explain only new and changed inputs, in OUT.")
-@click.option("--steps", type=int, default=50, show_default=True, help="Quadrature points along the path.")
-@click.option("--method", type=click.Choice(METHODS), default="gausslegendre", show_default=True, help="Quadrature rule.")
-@click.option("--batch-size", default="auto", show_default=True, help="Path points per gradient call: N or auto.")
-@click.option("--baseline", default="zero", show_default=True, help="zero|black|white|constant:V|uniform|gaussian:SIGMA|blur:SIGMA|PATH.")
-@click.option("--baseline-samples", type=int, default=1, show_default=True, help="Average IG over K random baselines.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for random baselines.")
-@click.option("--target", default="predicted", show_default=True, help="predicted|INT|I,J|NAME|labels:PATH|label.")
-@click.option("--class-names", type=click.Path(), help="Text file, one class name per line.")
-@click.option("--output", type=click.Choice(["logits", "probabilities"]), help="Attribute logits (softmax removed) or probabilities.")
-@click.option("--signature", help="SavedModel signature [serving_default].")
-@click.option("--input-key", help="SavedModel signature input to attribute to.")
-@click.option("--output-key", help="Model output to explain (SavedModel key or Keras output name).")
-@click.option("--key", help="Array in an .npz input [the only one, else x].")
-@click.option("--format", "format_", type=click.Choice(FORMATS), default="h5", show_default=True, help="Attribution array format.")
-@click.option("--color", type=click.Choice(COLORS), default="auto", show_default=True, help="Images: convert to the model's channels, or force rgb/grayscale.")
-@click.option("--resize", help="Images: resize to HxW [the model's input size].")
-@click.option("--scale", type=click.Choice(SCALES), default="0..1", show_default=True, help="Images: pixel scaling the model expects.")
-@click.option("--mean", help="Images: subtract these per-channel values after --scale (comma-separated).")
-@click.option("--std", help="Images: then divide by these per-channel values.")
-@click.option("--max-pixels", type=click.IntRange(min=1), default=DEFAULT_MAX_PIXELS, show_default=True, help="Images: refuse larger images (decompression bombs).")
-@click.option("--columns", help="CSV: feature columns, comma-separated [every numeric column].")
-@click.option("--id-column", help="CSV: column that holds instance ids [row number].")
-@click.option("--label-column", help="CSV: column of labels, excluded from features; for --target label.")
-@click.option("--layer", help="Attribute to this layer's output (see igcli inspect); Keras models.")
-@click.option("--layer-input", is_flag=True, help="With --layer: attribute to the layer's input instead.")
-@click.option("--vocab", type=click.Path(), help="Token models: vocabulary file, one token per line (line number = id).")
-@click.option("--heatmap/--no-heatmap", default=True, show_default=True, help="PNG heatmaps for image inputs.")
-@click.option("--sign", type=click.Choice(SIGNS), default=DEFAULT_SIGN, show_default=True, help="Heatmaps: which attributions to show.")
-@click.option("--cmap", help="Heatmaps: matplotlib colormap [inferno; coolwarm for --sign all].")
-@click.option("--clip-percentile", type=float, default=99.5, show_default=True, help="Heatmaps: magnitude percentile shown at full colour.")
-@click.option("--alpha", type=float, default=0.6, show_default=True, help="Heatmaps: opacity of the colour over the image.")
-@click.option("--panel", is_flag=True, help="Heatmaps: input | heatmap | overlay side by side.")
-@click.option("--max-delta", type=float, help="Exit 3 when any instance's relative completeness error exceeds this.")
-@click.option("--fail-fast", is_flag=True, help="Stop at the first instance that fails.")
-@click.option("--xla", is_flag=True, help="Compile the gradient with XLA (try on GPUs; slower on the CPUs we measured).")
-@click.option("--precision", type=click.Choice(["float32", "mixed_float16", "mixed_bfloat16"]), default="float32", show_default=True, help="Keras models: compute in half precision (faster on GPUs, less complete).")
-@click.option("--unsafe", is_flag=True, help="Allow model files that run code (Lambda layers). Only for trusted files.")
-@click.option("--custom-objects", type=click.Path(), help="Python file that defines or registers custom layers.")
+@_explain_options
 @click.option("--progress/--no-progress", default=None, help="Progress bar on stderr [on when stderr is a terminal].")
 @click.option("--quiet", is_flag=True, help="No progress bar or notes on stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON on stdout.")
-@click.option("--debug", is_flag=True, help="Full tracebacks and TensorFlow logs.")
-def explain(model, inputs, format_, progress, quiet, as_json, debug, **options):
+def explain(model, inputs, progress, quiet, as_json, **options):
     """Explain every instance of INPUTS with Integrated Gradients of MODEL.
 
     MODEL: .keras, .h5/.hdf5, or a SavedModel directory. INPUTS: an image, a folder of images
     (recursive), a glob, .npy, .npz or .csv."""
-    from igcli.pipeline import ExplainConfig, run_explain
+    from igcli.runner import run_explain
     from igcli.tfimport import set_debug
 
-    set_debug(debug)
-
-    config = ExplainConfig(model=model, inputs=inputs, format=format_, debug=debug, **options)
+    set_debug(options["debug"])
+    config = ExplainOptions(model=model, inputs=inputs, **options)
     show_progress = (not quiet) and (progress if progress is not None else sys.stderr.isatty())
 
     def progress_bar(total):

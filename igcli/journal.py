@@ -9,18 +9,22 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import uuid
 from pathlib import Path
 
 import numpy as np
 
 from igcli.errors import UsageProblem
-from igcli.outputs import Results
+from igcli.results import Results
+from igcli.sinks.atomic import atomic_path, write_text
 
 _NUMERIC = ("attributions", "targets", "predicted", "scores", "baseline_scores", "sums", "deltas")
 _TEXT = ("ids", "sources", "target_names", "predicted_names", "hashes", "original_sizes", "statuses")
 
 
 class Journal:
+    OWNS = (".igcli",)
+
     def __init__(self, out: Path, fingerprint: dict, resume: bool):
         self.root = out / ".igcli"
         self.chunks = self.root / "chunks"
@@ -28,7 +32,9 @@ class Journal:
         self.fingerprint = fingerprint
         self.index: dict[str, tuple[str, Path, int]] = {}  # id -> (hash, chunk file, row)
         self._cache: tuple[Path, dict] | None = None
-        self.written = 0
+        # Chunks are named by the first instance they hold and a token of this writer, so that
+        # several processes could write chunks side by side without colliding.
+        self.token = uuid.uuid4().hex[:12]
         if resume and self.root.exists():
             self._take_over()
         else:
@@ -85,17 +91,16 @@ class Journal:
             original_sizes=np.array([e.get("original_size", "") for e in results.extras], dtype=str),
             statuses=np.array(results.statuses, dtype=str),
         )
-        path = self.chunks / f"{self.written:06d}.npz"
-        temporary = self.chunks / f".{self.written:06d}.npz.partial"
-        with open(temporary, "wb") as handle:
-            np.savez(handle, **arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-        self.written += 1
+        first = int(results.indices[0]) if len(results.indices) else 0
+        with atomic_path(self.chunks / f"{first:012d}-{self.token}.npz", durable=True) as temporary:
+            with open(temporary, "wb") as handle:
+                np.savez(handle, **arrays)
 
     def close(self) -> None:
-        pass  # a sink like the others; each chunk was complete when written
+        pass  # each chunk was complete when written
+
+    def abort(self) -> None:
+        pass  # the chunks written are what --resume continues from
 
     def finish(self) -> None:
         """The run completed: earlier attempts' chunks are no longer needed."""
@@ -103,6 +108,4 @@ class Journal:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    temporary = path.with_name(f".{path.name}.partial")
-    temporary.write_text(json.dumps(data, indent=1, sort_keys=True, default=str))
-    os.replace(temporary, path)
+    write_text(path, json.dumps(data, indent=1, sort_keys=True, default=str))

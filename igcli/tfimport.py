@@ -49,8 +49,8 @@ def _import_without_pyplot():
     if hidden:
         sys.modules["matplotlib.pyplot"] = None
     try:
-        import tensorflow as tf
         import keras  # noqa: F401 - imported here while pyplot is hidden
+        import tensorflow as tf
     finally:
         if hidden:
             sys.modules.pop("matplotlib.pyplot", None)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from igcli.attribution import IntegratedGradients
+from igcli.methods.ig import IntegratedGradients
+from igcli.methods.quadrature import alphas_and_weights
 from igcli.models import load_model
-from igcli.quadrature import alphas_and_weights
 from tests.models import batchnorm_cnn, batchnorm_cnn_keras2
 
 # Different splits run the same arithmetic on different batch sizes, and a CPU's kernels may
@@ -63,13 +63,13 @@ def test_every_split_gives_the_one_call_result(model_call, steps, branches):
     x = rng.uniform(0, 1, (3, 16, 16, 3)).astype(np.float32)
     targets = np.array([0, 2, 1])
     alphas, weights = alphas_and_weights("gausslegendre", steps)
-    engine = IntegratedGradients(model_call, (16, 16, 3), alphas, weights, batch_size=1, branches=branches)
+    engine = IntegratedGradients.build(model_call, (16, 16, 3), alphas, weights, batch_size=1, branches=branches)
     for count in (1, 3):
         expected = plain_ig(model_call, x[:count], targets[:count], steps)
         scale = np.abs(expected).reshape(count, -1).max(axis=1)
         assert np.all(scale > 0)
         for batch_size in (1, 2, 3):
-            engine.batch_size = batch_size  # calls of 1, 2 or 3 points: fewer than the branches
+            engine.core.batch_size = batch_size  # calls of 1, 2 or 3 points: fewer than the branches
             result = engine.explain(x[:count], np.zeros((count, 1, 16, 16, 3), np.float32), targets[:count])
             error = np.abs(result.attributions - expected).reshape(count, -1).max(axis=1)
             assert np.all(error <= TOLERANCE * scale), (count, batch_size, error / scale)

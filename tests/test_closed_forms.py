@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from igcli.quadrature import METHODS
+from igcli.methods.quadrature import METHODS
 from tests.conftest import save_npy
 from tests.models import linear, paper_example, power_sum
 
@@ -11,7 +11,7 @@ X = np.array([[1.0, 2.0, -3.0], [0.5, -1.5, 2.5]], np.float32)
 
 
 def quadrature_by_hand(method, n):
-    """The rules of SPEC.md written out again, independently of igcli.quadrature."""
+    """The rules of the README written out again, independently of igcli.methods.quadrature."""
     k = np.arange(n)
     if method == "riemann_left":
         return k / n, np.full(n, 1 / n)

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from igcli.attribution import IntegratedGradients
-from igcli.quadrature import alphas_and_weights
+from igcli.methods.ig import IntegratedGradients
+from igcli.methods.quadrature import alphas_and_weights
 from tests.conftest import save_npy
 from tests.models import bright_quadrant_data, trained_cnn
 
@@ -64,7 +64,7 @@ def test_baseline_samples_average_single_baseline_runs():
     x = np.array([[1.0, -2.0]], np.float32)
     call = lambda t: t[:, :1] ** 2 * t[:, 1:] + t  # noqa: E731 - a smooth non-linear F with 2 outputs
     alphas, weights = alphas_and_weights("gausslegendre", 20)
-    engine = IntegratedGradients(call, (2,), alphas, weights, batch_size=16)
+    engine = IntegratedGradients.build(call, (2,), alphas, weights, batch_size=16)
     baselines = np.array([[[0.0, 0.0], [0.5, 1.0], [-1.0, 0.25]]], np.float32)
     together = engine.explain(x, baselines, np.array([1]))
     apart = [engine.explain(x, baselines[:, k : k + 1], np.array([1])) for k in range(3)]
@@ -106,7 +106,7 @@ def test_parallel_branches_give_the_closed_form(branches, batch_size):
     x = rng.uniform(-2, 2, (5, 2, 3)).astype(np.float32)
     targets = np.array([0, 1, 0, 1, 1])
     alphas, weights = alphas_and_weights("gausslegendre", 20)
-    engine = IntegratedGradients(_cubic_sum, (2, 3), alphas, weights, batch_size=batch_size, branches=branches)
+    engine = IntegratedGradients.build(_cubic_sum, (2, 3), alphas, weights, batch_size=batch_size, branches=branches)
     result = engine.explain(x, np.zeros((5, 1, 2, 3), np.float32), targets)
     x64 = x.astype(np.float64)
     expected = np.where(targets[:, None, None] == 0, x64**3, x64)
@@ -118,7 +118,7 @@ def test_baseline_scores_follow_each_rows_baseline():
     # F_1 = sum x: the baseline score is the sum of that row's baseline, whether the group shares
     # one baseline (computed once and reused) or each row has its own.
     alphas, weights = alphas_and_weights("gausslegendre", 4)
-    engine = IntegratedGradients(_cubic_sum, (2, 3), alphas, weights, batch_size=64)
+    engine = IntegratedGradients.build(_cubic_sum, (2, 3), alphas, weights, batch_size=64)
     x = np.ones((3, 2, 3), np.float32)
     targets = np.ones(3, np.int64)
     for value in (0.0, 0.5, 0.0):  # shared baselines, changing between groups
@@ -139,17 +139,17 @@ def test_out_of_memory_halves_the_batch_and_redoes_the_chunk():
     rng = np.random.default_rng(5)
     x = rng.uniform(-2, 2, (5, 2, 3)).astype(np.float32)
     alphas, weights = alphas_and_weights("gausslegendre", 20)
-    engine = IntegratedGradients(_cubic_sum, (2, 3), alphas, weights, batch_size=80, branches=2)
-    compiled, calls = engine._integrals, []
+    engine = IntegratedGradients.build(_cubic_sum, (2, 3), alphas, weights, batch_size=80, branches=2)
+    compiled, calls = engine.core.call, []
 
-    def small_device(baselines, diffs, alphas, weights, targets):
-        calls.append(baselines.shape[0] * alphas.shape[0])
+    def small_device(row_tensors, point_rows, alphas, weights, targets):
+        calls.append(int(point_rows.shape[0]))
         if calls[-1] > 20:
             raise tf.errors.ResourceExhaustedError(None, None, "out of memory (simulated)")
-        return compiled(baselines, diffs, alphas, weights, targets)
+        return compiled(row_tensors, point_rows, alphas, weights, targets)
 
-    engine._integrals = small_device
+    engine.core.call = small_device
     result = engine.explain(x, np.zeros((5, 1, 2, 3), np.float32), np.zeros(5, np.int64))
     assert calls == [80, 40, 20, 20, 20, 20, 20]  # 4 rows fail, 2 rows fail, then 1 row per call
-    assert engine.batch_size == 20
+    assert engine.core.batch_size == 20
     np.testing.assert_allclose(result.attributions, x.astype(np.float64) ** 3, rtol=1e-5, atol=1e-5)

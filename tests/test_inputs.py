@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from igcli.data import CsvInputs, ImageOptions, TableOptions, open_inputs
+from igcli.data.ids import image_ids, safe_id
+from igcli.data.preprocess import Preprocess
 from igcli.errors import UsageProblem
-from igcli.ids import image_ids, safe_id
-from igcli.inputs import CsvInputs, ImageOptions, TableOptions, open_inputs
-from igcli.preprocess import Preprocess
 
 
 def write(path, array, mode=None, **save):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from igcli.quadrature import METHODS, alphas_and_weights
+from igcli.methods.quadrature import METHODS, alphas_and_weights
 
 
 @pytest.mark.parametrize("method", METHODS)

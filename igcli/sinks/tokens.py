@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import csv
 import html
-import os
 from pathlib import Path
 
 import numpy as np
 
 from igcli.errors import UsageProblem
+from igcli.sinks.atomic import write_text
+from igcli.sinks.tables import CsvSink
 
 
 def read_vocab(path: str | Path) -> list[str]:
@@ -43,22 +43,20 @@ def token_html(ident: str, tokens: list[str], attributions: np.ndarray, caption:
     )
 
 
-class TokenWriter:
+class TokenWriter(CsvSink):
     """OUT/tokens.csv (id, position, token_id, token, attribution) and OUT/tokens/<id>.html."""
+
+    OWNS = ("tokens.csv", "tokens")
 
     def __init__(self, out: Path, vocab_path: str):
         self.vocab = read_vocab(vocab_path)
         self.directory = out / "tokens"
-        self.path = out / "tokens.csv"
-        self.temporary = out / ".tokens.csv.partial"
-        self.handle = open(self.temporary, "w", newline="", encoding="utf-8")
-        self.writer = csv.writer(self.handle)
-        self.writer.writerow(["id", "position", "token_id", "token", "attribution"])
+        super().__init__(out / "tokens.csv", ["id", "position", "token_id", "token", "attribution"])
 
     def token(self, token_id: int) -> str:
         return self.vocab[token_id] if 0 <= token_id < len(self.vocab) else f"<{token_id}>"
 
-    def append(self, results) -> None:
+    def rows(self, results):
         for row, (ident, error) in enumerate(zip(results.ids, results.errors)):
             if error is not None:
                 continue
@@ -66,16 +64,6 @@ class TokenWriter:
             values = results.attributions[row].reshape(-1)
             tokens = [self.token(int(t)) for t in ids]
             for position, (token_id, token, value) in enumerate(zip(ids, tokens, values)):
-                self.writer.writerow([ident, position, int(token_id), token, repr(float(value))])
+                yield [ident, position, int(token_id), token, repr(float(value))]
             name = results.target_names[row] or f"class {results.targets[row]}"
-            page = token_html(ident, tokens, values, f"{ident}: {name}, score {results.scores[row]:.4g}")
-            path = self.directory / f"{ident}.html"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_name(f".{path.name}.partial")
-            temporary.write_text(page, encoding="utf-8")
-            os.replace(temporary, path)
-        self.handle.flush()
-
-    def close(self) -> None:
-        self.handle.close()
-        os.replace(self.temporary, self.path)
+            write_text(self.directory / f"{ident}.html", token_html(ident, tokens, values, f"{ident}: {name}, score {results.scores[row]:.4g}"))

@@ -1,0 +1,153 @@
+"""Image inputs: one image, a folder (recursive, sorted) or a glob, decoded a batch at a time in
+threads; every PIL mode converted to the model's channels, resized to its input size."""
+
+from __future__ import annotations
+
+import glob
+import io
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from igcli.data.batch import Batch, content_hash
+from igcli.data.ids import image_ids
+from igcli.data.preprocess import Preprocess
+from igcli.errors import UsageProblem
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+COLORS = ("auto", "rgb", "grayscale")
+DEFAULT_MAX_PIXELS = 50_000_000  # larger images are refused: a decompression bomb costs memory
+
+
+@dataclass
+class ImageOptions:
+    color: str = "auto"
+    resize: tuple[int, int] | None = None  # (H, W)
+    preprocess: Preprocess = field(default_factory=Preprocess)
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+
+def parse_resize(text: str | None) -> tuple[int, int] | None:
+    if text is None or str(text).strip() == "":
+        return None
+    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", str(text))
+    if not match or int(match.group(1)) < 1 or int(match.group(2)) < 1:
+        raise UsageProblem(f"--resize {text!r}: expected HxW, e.g. 224x224")
+    return int(match.group(1)), int(match.group(2))
+
+
+class ImageInputs:
+    """One image, a folder (recursive, sorted) or a glob; decoded a batch at a time, in threads."""
+
+    def __init__(self, root: Path, files: list[Path], relative: list[str], skipped: list[Path], model_shape: tuple, options: ImageOptions):
+        self.path = root
+        self.files = files
+        self.ids = image_ids(relative)
+        self.skipped = skipped  # files in a folder that are not images (by name): reported
+        self.count = len(files)
+        self.options = options
+        self.channels, self.size = _image_geometry(root, model_shape, options)
+        self.instance_shape = (*self.size, self.channels)
+
+    def batches(self, size: int) -> Iterator[Batch]:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            for start in range(0, self.count, size):
+                indices = np.arange(start, min(start + size, self.count))
+                decoded = list(pool.map(self._decode, indices))
+                pixels = np.zeros((len(indices), *self.instance_shape), np.float32)
+                errors, extras = [], []
+                for row, (image, error, original_size, digest) in enumerate(decoded):
+                    errors.append(error)
+                    extras.append({"original_size": original_size, "hash": digest})
+                    if image is not None:
+                        pixels[row] = image
+                arrays = self.options.preprocess.apply(pixels)
+                arrays[[e is not None for e in errors]] = 0
+                yield Batch(indices, [self.ids[i] for i in indices], [str(self.files[i]) for i in indices], arrays, errors, extras)
+
+    def _decode(self, index: int):
+        """-> (pixels float32 [H, W, C] in 0..255 or None, why it failed or None, 'WxH', content hash)."""
+        from PIL import Image, UnidentifiedImageError
+
+        path = self.files[index]
+        original = digest = ""
+        try:
+            data = path.read_bytes()
+            digest = content_hash(data)
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+                original = f"{width}x{height}"
+                if width * height > self.options.max_pixels:
+                    return None, f"{original} pixels exceeds the limit of {self.options.max_pixels} (--max-pixels)", original, digest
+                image.seek(0)  # animated GIF/WebP/TIFF: the first frame
+                pixels = _to_channels(image, self.channels, grey=self.options.color == "grayscale")
+                if (height, width) != self.size:
+                    pixels = _resize(pixels, self.size)
+                return pixels, None, original, digest
+        except (UnidentifiedImageError, Image.DecompressionBombError) as error:
+            return None, f"not a readable image ({type(error).__name__})", original, digest
+        except (OSError, SyntaxError, ValueError, EOFError) as error:
+            return None, f"corrupt or truncated image ({' '.join(str(error).split())[:200]})", original, digest
+
+
+def _image_geometry(root: Path, model_shape: tuple, options: ImageOptions) -> tuple[int, tuple[int, int]]:
+    if len(model_shape) != 3 or model_shape[-1] not in (1, 3):
+        raise UsageProblem(f"{root}: images need a model input of shape (H, W, 1 or 3); this model takes {model_shape}")
+    channels = model_shape[-1]
+    if options.color == "rgb" and channels == 1:
+        raise UsageProblem("--color rgb: the model takes 1-channel (grayscale) images")
+    size = options.resize or (model_shape[0], model_shape[1])
+    if size[0] is None or size[1] is None:
+        raise UsageProblem(f"{root}: the model accepts any image size; choose one with --resize HxW")
+    if options.resize and model_shape[0] is not None and tuple(options.resize) != (model_shape[0], model_shape[1]):
+        raise UsageProblem(f"--resize {options.resize[0]}x{options.resize[1]}: the model takes {model_shape[0]}x{model_shape[1]} images")
+    return channels, (int(size[0]), int(size[1]))
+
+
+def _to_channels(image, channels: int, grey: bool = False) -> np.ndarray:
+    """Any PIL mode (L, P, RGBA, CMYK, 16-bit, ...) -> float32 [H, W, channels] in 0..255.
+    grey (--color grayscale): luminance (ITU-R 601-2, as PIL's "L"), copied to every channel."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        grey = np.asarray(image, dtype=np.float32)
+        grey = grey / 257.0 if grey.max(initial=0) > 255 or image.mode.startswith("I;16") else grey
+        pixels = grey[..., None]
+    elif image.mode == "F":
+        pixels = np.asarray(image, dtype=np.float32)[..., None]
+    elif channels == 1 or grey:
+        pixels = np.asarray(image.convert("L"), dtype=np.float32)[..., None]
+    else:
+        pixels = np.asarray(image.convert("RGB"), dtype=np.float32)
+    if pixels.shape[-1] != channels:
+        pixels = np.repeat(pixels, channels, axis=-1) if pixels.shape[-1] == 1 else pixels.mean(axis=-1, keepdims=True)
+    return np.clip(pixels, 0, 255)
+
+
+def _resize(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    from PIL import Image
+
+    # Per channel in float mode, so 16-bit precision and any channel count survive the resize.
+    channels = [np.asarray(Image.fromarray(pixels[..., c]).resize((size[1], size[0]), Image.BILINEAR)) for c in range(pixels.shape[-1])]
+    return np.stack(channels, axis=-1).astype(np.float32)
+
+
+def list_images(path: Path) -> tuple[Path, list[Path], list[str], list[Path]]:
+    """(root, image files, their ids' raw form, skipped non-image files), sorted."""
+    text = str(path)
+    if path.is_file():
+        return path.parent, [path], [path.name], []
+    if path.is_dir():
+        everything = sorted(p for p in path.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
+        root = path
+    else:  # a glob, e.g. 'photos/*.jpg' or 'photos/**/*.png'
+        root = Path(text[: re.search(r"[*?\[]", text).start()] or ".")
+        root = root if root.is_dir() else root.parent
+        everything = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
+    images = [p for p in everything if p.suffix.lower() in IMAGE_SUFFIXES]
+    skipped = [p for p in everything if p.suffix.lower() not in IMAGE_SUFFIXES]
+    return root, images, [p.relative_to(root).as_posix() for p in images], skipped

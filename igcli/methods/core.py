@@ -1,0 +1,212 @@
+"""The gradient core: weighted sums of the model's gradients along any path, batched.
+
+A method describes its path once (a Path: how the compiled function turns per-row tensors and an
+alpha into a point, and how a row's weighted gradient sum becomes its attribution) and hands the
+core, per group of instances, PathRows: the per-row tensors, each row's target, and each row's
+points as (alpha, weight) pairs, any number per row. The core cuts the points into gradient calls
+of at most batch_size points (whole rows where they fit, equal slices of a row that does not),
+runs each call as parallel branches on a multi-core CPU (never an empty one), halves the batch and
+redoes the call on out-of-memory, and returns per row the finished sum and the model's value at
+every point. Each compiled function is traced once per run: every changing dimension is None.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from igcli.tfimport import tensorflow as _tensorflow
+
+# Path points per gradient call for --batch-size auto: about 16 MB of float32 input points on a
+# GPU, which keeps calls large enough to fill it and large models within memory. On a CPU, bigger
+# calls are slower once activations leave the caches: measured on a 2-core x86 for a 64x64x3 CNN,
+# 557 evaluations/s at 32 points per call, 538 at 64, 446 at 100, 416 at 300. So at most 64.
+AUTO_BATCH_BYTES = 1 << 24
+AUTO_BATCH_LIMITS = (1, 1024)
+AUTO_BATCH_CPU_MAX = 64
+CPU_BRANCHES = 2
+
+
+def on_gpu() -> bool:
+    return bool(_tensorflow().config.list_logical_devices("GPU"))
+
+
+def auto_batch_size(input_shape: tuple) -> int:
+    elements = int(np.prod([d or 1 for d in input_shape]))
+    low, high = AUTO_BATCH_LIMITS
+    if not on_gpu():
+        high = AUTO_BATCH_CPU_MAX
+    return int(np.clip(AUTO_BATCH_BYTES // (4 * elements), low, high))
+
+
+def auto_branches(cpus: int | None = None) -> int:
+    """Independent gradient calls per chunk: 2 on a multi-core CPU, 1 on a GPU.
+
+    On this project's 2-core CPU one call of 50 points left the cores partly idle (small ops
+    scale poorly across threads); two halves run side by side were 15-30% faster for a small CNN
+    and for MobileNetV2 (benchmarks/bench.py). A GPU runs one call at a time on one stream, where
+    halving only makes the kernels smaller. cpus: the CPUs this process may use [all of them]."""
+    cpus = os.cpu_count() if cpus is None else cpus
+    return 1 if on_gpu() or (cpus or 1) < 2 else CPU_BRANCHES
+
+
+class Path(Protocol):
+    """A family of paths, built inside the compiled function.
+
+    row_fields: the per-row tensors the path needs, each shaped like one instance (in engine space).
+    points(rows, alphas): rows holds each field gathered to one row per point ([p, ...]); -> [p, ...].
+    finish(sums, rows): sums[r] = sum_k w_k dF/dx at row r's points ([r, ...]); rows per row;
+        -> the attributions (for the straight line, (x - x') * sums)."""
+
+    row_fields: tuple[str, ...]
+
+    def points(self, rows: dict, alphas): ...
+
+    def finish(self, sums, rows: dict): ...
+
+
+@dataclass
+class PathRows:
+    """One group of rows for the core. Points are listed row after row (point_rows ascending)."""
+
+    tensors: dict[str, np.ndarray]  # field -> [R, ...] float32
+    targets: np.ndarray  # [R] flat output index per row
+    point_rows: np.ndarray  # [P] the row of each point
+    alphas: np.ndarray  # [P] position of each point along its row's path
+    weights: np.ndarray  # [P] quadrature weight of each point
+
+    @classmethod
+    def same_rule(cls, tensors: dict, targets: np.ndarray, alphas: np.ndarray, weights: np.ndarray) -> PathRows:
+        """Every row walks the same points."""
+        rows = len(targets)
+        return cls(tensors, np.asarray(targets), np.repeat(np.arange(rows), len(alphas)), np.tile(alphas, rows), np.tile(weights, rows))
+
+
+class GradientCore:
+    def __init__(self, model_call, input_shape: tuple, path: Path, batch_size: int, branches: int | None = None, xla: bool = False):
+        tf = _tensorflow()
+        self._tf = tf
+        self.path = path
+        self.batch_size = int(batch_size)
+        self.branches = auto_branches() if branches is None else max(1, int(branches))
+        rank = len(input_shape)
+        instances = tf.TensorSpec([None, *input_shape], tf.float32)
+        vector = tf.TensorSpec([None], tf.float32)
+        indices = tf.TensorSpec([None], tf.int32)
+
+        def flat_outputs(x):
+            out = model_call(x)
+            return tf.reshape(tf.cast(out, tf.float32), [tf.shape(x)[0], -1])
+
+        def point_gradients(points, targets):
+            """dF_target/dx and F_target at each point: one forward and one backward pass."""
+            with tf.GradientTape() as tape:
+                tape.watch(points)
+                selected = tf.gather(flat_outputs(points), targets[:, None], batch_dims=1)
+            return tape.gradient(selected, points), selected[:, 0]
+
+        def weighted_sums(row_tensors, point_rows, alphas, weights, targets, branches):
+            rows = dict(zip(path.row_fields, row_tensors))
+            at_points = {name: tf.gather(tensor, point_rows) for name, tensor in rows.items()}
+            points = path.points(at_points, tf.reshape(alphas, [-1, *[1] * rank]))
+            # Independent branches: the runtime runs them side by side on the CPU's cores, which
+            # kept both cores busier than one call of twice the size (measured in benchmarks/).
+            # Never more branches than points: an empty batch through a convolution or a
+            # BatchNormalization is an error on some CPUs' kernels.
+            sizes = tf.shape(points)[0] // branches + tf.cast(tf.range(branches) < tf.shape(points)[0] % branches, tf.int32)
+            parts = zip(tf.split(points, sizes, num=branches), tf.split(tf.gather(targets, point_rows), sizes, num=branches))
+            grads, values = zip(*[self._point_gradients(p, t) for p, t in parts])
+            grads = tf.concat(grads, 0) * tf.reshape(weights, [-1, *[1] * rank])
+            # Sorted segments are summed in point order, as a reduction over a [rows, m] axis
+            # would; XLA has no sorted segment sum, only the unsorted one (another order).
+            if xla:
+                sums = tf.math.unsorted_segment_sum(grads, point_rows, tf.shape(targets)[0])
+            else:
+                sums = tf.math.segment_sum(grads, point_rows)
+            return path.finish(sums, rows), tf.concat(values, 0)
+
+        # One trace per run for each function; the branches share one traced gradient function.
+        # A call with fewer points than branches uses a wrapper with fewer branches, traced on
+        # first use: a few graph nodes around the same traced gradient, not another trace of the model.
+        # XLA is opt-in: on the CPUs we measured it was several times slower.
+        jit = xla or None
+        self._outputs = tf.function(flat_outputs, input_signature=[instances], jit_compile=jit)
+        self._point_gradients = tf.function(point_gradients, input_signature=[instances, indices], jit_compile=jit)
+        signature = [tuple(instances for _ in path.row_fields), indices, vector, vector, indices]
+
+        def with_branches(branches):
+            def sums(row_tensors, point_rows, alphas, weights, targets):
+                return weighted_sums(row_tensors, point_rows, alphas, weights, targets, branches)
+
+            return tf.function(sums, input_signature=signature, jit_compile=jit)
+
+        self._sums_by_branches = {b: with_branches(b) for b in range(1, self.branches + 1)}
+
+    def outputs(self, x: np.ndarray) -> np.ndarray:
+        """All of the model's output values per instance, flattened: [G, M]."""
+        return self._outputs(self._tf.constant(x, self._tf.float32)).numpy()
+
+    def call(self, row_tensors: tuple, point_rows, alphas, weights, targets):
+        """One gradient call, in as many branches as it has points (at most self.branches)."""
+        branches = max(1, min(self.branches, int(point_rows.shape[0])))
+        return self._sums_by_branches[branches](row_tensors, point_rows, alphas, weights, targets)
+
+    def weighted_sums(self, rows: PathRows) -> tuple[np.ndarray, np.ndarray]:
+        """-> (attributions [R, ...] float32, the target's value F at every point [P])."""
+        tf = self._tf
+        tensors = [np.asarray(rows.tensors[name], np.float32) for name in self.path.row_fields]
+        point_rows = np.asarray(rows.point_rows, np.int32)
+        alphas, weights = np.asarray(rows.alphas, np.float32), np.asarray(rows.weights, np.float32)
+        targets = np.asarray(rows.targets, np.int32)
+        results = None
+        filled = np.zeros(len(targets), bool)
+        values = np.zeros(len(point_rows), np.float32)
+        start = 0
+        while start < len(point_rows):
+            stop = _call_end(point_rows, start, self.batch_size)
+            first, last = point_rows[start], point_rows[stop - 1] + 1
+            try:
+                part, part_values = self.call(
+                    tuple(tf.constant(t[first:last]) for t in tensors), tf.constant(point_rows[start:stop] - first),
+                    tf.constant(alphas[start:stop]), tf.constant(weights[start:stop]), tf.constant(targets[first:last]),
+                )
+            except tf.errors.ResourceExhaustedError:
+                if self.batch_size == 1:
+                    raise
+                self.batch_size //= 2  # out of memory: halve and redo this call
+                continue
+            part = part.numpy()
+            if results is None:
+                results = np.zeros((len(targets), *part.shape[1:]), part.dtype)
+            # A row met for the first time takes its sum as computed (bit for bit, signed zeros
+            # included); a row sliced over several calls adds the later slices to it.
+            fresh = ~filled[first:last]
+            block = results[first:last]
+            block[fresh] = part[fresh]
+            block[~fresh] += part[~fresh]
+            filled[first:last] = True
+            values[start:stop] = part_values.numpy()
+            start = stop
+        return results, values
+
+
+def _call_end(point_rows: np.ndarray, start: int, batch_size: int) -> int:
+    """Where the call that begins at point `start` ends: whole rows while they fit in batch_size
+    points; a row that does not fit is cut into equal slices, so that no call is a short remainder."""
+    row = point_rows[start]
+    row_start = int(np.searchsorted(point_rows, row, side="left"))
+    row_end = int(np.searchsorted(point_rows, row, side="right"))
+    count = row_end - row_start
+    if count > batch_size:
+        size = -(-count // -(-count // batch_size))
+        return row_start + min(start - row_start + size, count)
+    stop = row_end
+    while stop < len(point_rows):
+        next_end = int(np.searchsorted(point_rows, point_rows[stop], side="right"))
+        if next_end - start > batch_size:
+            break
+        stop = next_end
+    return stop

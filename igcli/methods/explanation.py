@@ -1,0 +1,25 @@
+"""What every method returns for a group of instances."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Explanation:
+    """Results for a group of instances; arrays are numpy, first axis is the instance."""
+
+    attributions: np.ndarray  # [G, ...engine-space shape]
+    scores: np.ndarray  # F(x) at the target, [G]
+    baseline_scores: np.ndarray  # F(x') at the target, averaged over baseline samples, [G]
+
+    @property
+    def sums(self) -> np.ndarray:
+        return self.attributions.reshape(len(self.attributions), -1).sum(axis=1, dtype=np.float64)
+
+    @property
+    def deltas(self) -> np.ndarray:
+        """Completeness error: sum(A) - (F(x) - F(x'))."""
+        return self.sums - (self.scores.astype(np.float64) - self.baseline_scores)

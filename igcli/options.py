@@ -1,0 +1,80 @@
+"""Every `igcli explain` option, its default and its help, in one place.
+
+The command line (cli.py) builds its options from these fields, --config files set the same
+names, and the run plan (plan.py) reads them; nothing else states a default."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+
+from igcli.data.images import COLORS, DEFAULT_MAX_PIXELS
+from igcli.data.preprocess import SCALES
+from igcli.methods.quadrature import METHODS
+from igcli.render import DEFAULT_SIGN, SIGNS
+from igcli.sinks.arrays import FORMATS
+
+
+def option(default, help: str, *, flag: bool = False, names: tuple[str, ...] = (), choices=None, type=None, path=False):
+    """A field that is also a command-line option (names: its spellings [--field-name])."""
+    cli = {"help": help, "flag": flag, "names": names, "choices": choices, "type": type, "path": path}
+    return field(default=default, metadata={"cli": cli})
+
+
+@dataclass(frozen=True)
+class ExplainOptions:
+    model: str
+    inputs: str
+    out: str = option("igcli-out", "Output directory.", names=("-o", "--out"))
+    overwrite: bool = option(False, "Replace the results in a non-empty output directory.", flag=True)
+    resume: bool = option(False, "Continue an interrupted run, or explain only new and changed inputs, in OUT.", flag=True)
+    steps: int = option(50, "Quadrature points along the path.")
+    method: str = option("gausslegendre", "Quadrature rule.", choices=METHODS)
+    batch_size: str = option("auto", "Path points per gradient call: N or auto.")
+    baseline: str = option("zero", "zero|black|white|constant:V|uniform|gaussian:SIGMA|blur:SIGMA|PATH.")
+    baseline_samples: int = option(1, "Average IG over K random baselines.")
+    seed: int = option(0, "Seed for random baselines.")
+    target: str = option("predicted", "predicted|INT|I,J|NAME|labels:PATH|label.")
+    class_names: str | None = option(None, "Text file, one class name per line.", path=True)
+    output: str | None = option(None, "Attribute logits (softmax removed) or probabilities.", choices=("logits", "probabilities"))
+    signature: str | None = option(None, "SavedModel signature [serving_default].")
+    input_key: str | None = option(None, "SavedModel signature input to attribute to (a signature with one input).")
+    output_key: str | None = option(None, "Model output to explain (SavedModel key or Keras output name).")
+    key: str | None = option(None, "Array in an .npz input [the only one, else x].")
+    format: str = option("h5", "Attribution array format.", choices=FORMATS)
+    color: str = option("auto", "Images: convert to the model's channels, or force rgb/grayscale.", choices=COLORS)
+    resize: str | None = option(None, "Images: resize to HxW [the model's input size].")
+    scale: str = option("0..1", "Images: pixel scaling the model expects.", choices=SCALES)
+    mean: str | None = option(None, "Images: subtract these per-channel values after --scale (comma-separated).")
+    std: str | None = option(None, "Images: then divide by these per-channel values.")
+    max_pixels: int = option(DEFAULT_MAX_PIXELS, "Images: refuse larger images (decompression bombs).", type="positive")
+    columns: str | None = option(None, "CSV: feature columns, comma-separated [every numeric column].")
+    id_column: str | None = option(None, "CSV: column that holds instance ids [row number].")
+    label_column: str | None = option(None, "CSV: column of labels, excluded from features; for --target label.")
+    layer: str | None = option(None, "Attribute to this layer's output (see igcli inspect); Keras models.")
+    layer_input: bool = option(False, "With --layer: attribute to the layer's input instead.", flag=True)
+    vocab: str | None = option(None, "Token models: vocabulary file, one token per line (line number = id).", path=True)
+    heatmap: bool = option(True, "PNG heatmaps for image inputs.", names=("--heatmap/--no-heatmap",))
+    sign: str = option(DEFAULT_SIGN, "Heatmaps: which attributions to show.", choices=SIGNS)
+    cmap: str | None = option(None, "Heatmaps: matplotlib colormap [inferno; coolwarm for --sign all].")
+    clip_percentile: float = option(99.5, "Heatmaps: magnitude percentile shown at full colour.")
+    alpha: float = option(0.6, "Heatmaps: opacity of the colour over the image.")
+    panel: bool = option(False, "Heatmaps: input | heatmap | overlay side by side.", flag=True)
+    max_delta: float | None = option(None, "Exit 3 when any instance's relative completeness error exceeds this.", type=float)
+    fail_fast: bool = option(False, "Stop at the first instance that fails.", flag=True)
+    xla: bool = option(False, "Compile the gradient with XLA (try on GPUs; slower on the CPUs we measured).", flag=True)
+    precision: str = option("float32", "Keras models: compute in half precision (faster on GPUs, less complete).", choices=("float32", "mixed_float16", "mixed_bfloat16"))
+    unsafe: bool = option(False, "Allow model files that run code (Lambda layers). Only for trusted files.", flag=True)
+    custom_objects: str | None = option(None, "Python file that defines or registers custom layers.", path=True)
+    debug: bool = option(False, "Full tracebacks and TensorFlow logs.", flag=True)
+
+    def but(self, **changes) -> ExplainOptions:
+        return replace(self, **changes)
+
+
+def cli_fields():
+    """The fields that are command-line options, in --help order."""
+    return [f for f in fields(ExplainOptions) if "cli" in f.metadata]
+
+
+# Options that do not change any number or picture: a --resume may differ in them.
+NOT_IN_FINGERPRINT = ("out", "overwrite", "resume", "format", "max_delta", "fail_fast", "debug")

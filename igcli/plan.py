@@ -1,0 +1,180 @@
+"""The run plan: every option checked and every choice resolved once, before any work.
+
+make_plan(options) validates what it can without TensorFlow first (so a typo fails in
+milliseconds), then loads the model and opens the inputs and resolves the rest: targets,
+baselines, the attribution space, the parameters recorded with the results and the fingerprint
+a --resume must match. The plan itself is plain data (it can travel to another process); the
+loaded model and the open inputs come back beside it, in a Workbench.
+
+What depends on the machine that runs the plan (the batch size chosen for `auto`, the parallel
+branches) is resolved by the runner, and kept out of the fingerprint: a run interrupted on one
+machine resumes on another."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from igcli import __version__
+from igcli.baselines import Baselines, parse_baseline
+from igcli.data import CsvInputs, ImageInputs, ImageOptions, InputSource, TableOptions, open_inputs
+from igcli.data.images import parse_resize
+from igcli.data.preprocess import Preprocess, parse_floats
+from igcli.errors import UsageProblem
+from igcli.methods.quadrature import alphas_and_weights
+from igcli.options import NOT_IN_FINGERPRINT, ExplainOptions
+from igcli.targets import Targets, parse_target, read_class_names
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    options: ExplainOptions
+    batch_size: int | None  # None: auto, resolved by the runner for its device
+    baselines: Baselines
+    targets: Targets
+    class_names: tuple[str, ...] | None
+    preprocess: Preprocess
+    input_kind: str  # images, table or arrays
+    features: tuple[str, ...]  # table inputs: the feature columns
+    skipped: tuple[str, ...]  # files in an image folder that are not images
+    stored_shape: tuple  # one instance's stored attributions
+    per_token: bool  # token models: attributions per token
+    layout: tuple  # several model inputs: (name, shape) each
+    parameters: dict  # recorded with the results (attributes of attributions.h5, run.json)
+    fingerprint: dict  # what a --resume must match
+    model_facts: dict  # for run.json
+
+    @property
+    def out(self) -> Path:
+        return Path(self.options.out)
+
+
+@dataclass
+class Workbench:
+    """The live objects a plan runs on in this process."""
+
+    model: object  # models.LoadedModel
+    inputs: InputSource
+    space: object  # space.AttributionSpace
+    load_seconds: float
+
+
+def make_plan(options: ExplainOptions, warn=print) -> tuple[RunPlan, Workbench]:
+    started = time.perf_counter()
+    checked = _check_options(options)
+    from igcli.models import file_sha256, load_model
+    from igcli.space import attribution_space
+
+    model = load_model(
+        options.model, unsafe=options.unsafe, custom_objects_file=options.custom_objects, signature=options.signature,
+        input_key=options.input_key, output_key=options.output_key, output=options.output, precision=options.precision,
+    )
+    if options.precision != "float32":
+        warn(f"warning: --precision {options.precision}: half-precision gradients can underflow to zero; check the deltas")
+    if options.unsafe:
+        warn(f"warning: --unsafe: {options.model} may run code stored in the file")
+    loaded = time.perf_counter()
+    inputs = open_inputs(options.inputs, model_shape=model.input_shape, key=options.key, images=checked["images"], table=checked["table"], layout=model.input_layout)
+    _check_shape(inputs, model)
+    space = attribution_space(options, model, inputs.instance_shape)
+    if options.vocab:
+        from igcli.sinks.tokens import read_vocab
+
+        if not space.per_token:
+            raise UsageProblem("--vocab is for token models attributed at their embedding (--layer EMBEDDING)")
+        read_vocab(options.vocab)
+    class_names = checked["class_names"]
+    output_size = int(np.prod(model.output_shape)) if model.output_shape else 1
+    if class_names is not None and len(class_names) != output_size:
+        raise UsageProblem(f"{options.class_names}: {len(class_names)} class names for {output_size} model outputs")
+    has_labels = isinstance(inputs, CsvInputs) and options.label_column is not None
+    targets = parse_target(options.target, output_shape=model.output_shape, class_names=class_names, count=inputs.count, has_label_column=has_labels)
+    preprocess = checked["preprocess"]
+    baselines = Baselines(checked["baseline"], samples=options.baseline_samples, seed=options.seed, value_range=preprocess.value_range(inputs.instance_shape),
+                          input_shape=model.input_shape, count=inputs.count, layout=model.input_layout)
+    if baselines.samples < options.baseline_samples:
+        warn(f"warning: --baseline-samples {options.baseline_samples} ignored: baseline {options.baseline} is not random")
+    kind = "images" if isinstance(inputs, ImageInputs) else "table" if isinstance(inputs, CsvInputs) else "arrays"
+    if kind == "images" and options.heatmap and options.layer is None:
+        from igcli.sinks.heatmaps import check_heatmap_options
+
+        check_heatmap_options(options)
+
+    sha256 = file_sha256(Path(options.model))
+    parameters = {
+        "igcli_version": __version__, "model": str(options.model), "model_sha256": sha256,
+        "model_description": model.description, "inputs": str(options.inputs), "method": options.method,
+        "steps": options.steps, "baseline": options.baseline, "baseline_samples": baselines.samples, "seed": options.seed,
+        "target": options.target, "output": options.output or "as the model outputs",
+        "xla": options.xla, "precision": options.precision,
+    }
+    if kind == "images":
+        parameters.update(scale=options.scale, color=options.color, image_size=f"{inputs.size[0]}x{inputs.size[1]}")
+    if options.layer:
+        parameters.update(layer=options.layer, layer_input=options.layer_input, layer_type=space.layer_type)
+    plan = RunPlan(
+        options=options, batch_size=checked["batch_size"], baselines=baselines, targets=targets,
+        class_names=tuple(class_names) if class_names else None, preprocess=preprocess, input_kind=kind,
+        features=tuple(getattr(inputs, "features", ())), skipped=tuple(str(p) for p in getattr(inputs, "skipped", [])),
+        stored_shape=tuple(space.stored_shape), per_token=space.per_token, layout=tuple(model.input_layout),
+        parameters=parameters, fingerprint=_fingerprint(options, sha256),
+        model_facts={"path": str(options.model), "sha256": sha256, "kind": model.kind, "input_shape": model.input_shape, "output_shape": model.output_shape},
+    )
+    return plan, Workbench(model, inputs, space, load_seconds=loaded - started)
+
+
+def _check_options(options: ExplainOptions) -> dict:
+    """Everything that can be checked without TensorFlow, parsed."""
+    if options.max_delta is not None and not options.max_delta >= 0:
+        raise UsageProblem(f"--max-delta {options.max_delta}: must be a non-negative number")
+    if options.steps < 1:
+        raise UsageProblem(f"--steps {options.steps}: must be at least 1")
+    if options.baseline_samples < 1:
+        raise UsageProblem(f"--baseline-samples {options.baseline_samples}: must be at least 1")
+    try:
+        alphas_and_weights(options.method, options.steps)
+    except ValueError as error:
+        raise UsageProblem(f"--method {options.method}: {error}") from None
+    checked = {
+        "batch_size": _parse_batch_size(options.batch_size),
+        "baseline": parse_baseline(options.baseline),
+        "class_names": read_class_names(options.class_names) if options.class_names else None,
+        "preprocess": Preprocess(options.scale, parse_floats(options.mean, "--mean"), parse_floats(options.std, "--std")),
+    }
+    checked["images"] = ImageOptions(options.color, parse_resize(options.resize), checked["preprocess"], options.max_pixels)
+    columns = [c.strip() for c in options.columns.split(",")] if options.columns else None
+    checked["table"] = TableOptions(columns, options.id_column, options.label_column)
+    if not Path(options.model).exists():  # before the seconds of importing TensorFlow
+        raise UsageProblem(f"{options.model}: no such model file or directory")
+    return checked
+
+
+def _parse_batch_size(text) -> int | None:
+    if str(text) == "auto":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise UsageProblem(f"--batch-size {text!r}: expected a positive integer or auto") from None
+    if value < 1:
+        raise UsageProblem(f"--batch-size {text}: must be at least 1")
+    return value
+
+
+def _check_shape(inputs, model) -> None:
+    expected = model.input_shape
+    got = inputs.instance_shape
+    if len(got) != len(expected) or any(e is not None and e != g for g, e in zip(got, expected)):
+        shown = tuple("?" if e is None else e for e in expected)
+        raise UsageProblem(f"{inputs.path}: instances of shape {got} do not fit the model's input {shown}")
+
+
+def _fingerprint(options: ExplainOptions, model_sha256: str) -> dict:
+    """Every option that changes numbers or pictures, as given (batch_size 'auto' stays 'auto'),
+    the model's content and igcli's version."""
+    fingerprint = {k: v for k, v in asdict(options).items() if k not in NOT_IN_FINGERPRINT}
+    fingerprint["inputs"] = str(Path(options.inputs).resolve()) if Path(options.inputs).exists() else options.inputs
+    return {**fingerprint, "model_sha256": model_sha256, "igcli_version": __version__}

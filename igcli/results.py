@@ -1,0 +1,55 @@
+"""One group of instances, explained or failed, in input order: what the runner hands every sink."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Results:
+    indices: np.ndarray
+    ids: list[str]
+    sources: list[str]
+    inputs: np.ndarray  # what the model saw, [b, ...]
+    extras: list[dict]  # per instance: original_size, label, hash, reused
+    attributions: np.ndarray  # float32 [b, ...]; NaN rows for failed instances
+    targets: np.ndarray  # int64, -1 where failed before a target was chosen
+    predicted: np.ndarray  # int64 argmax of the output, -1 where not computed
+    scores: np.ndarray  # float64, NaN where failed
+    baseline_scores: np.ndarray
+    sums: np.ndarray
+    deltas: np.ndarray
+    errors: list[str | None]
+    target_names: list[str] = field(default_factory=list)
+    predicted_names: list[str] = field(default_factory=list)
+
+    @classmethod
+    def empty(cls, batch, shape: tuple) -> Results:
+        """Every instance failed or not yet computed: NaN values, the batch's read errors.
+        shape: one instance's attributions (the input's, or a layer's with --layer)."""
+        count = len(batch.ids)
+
+        def nan():
+            return np.full(count, np.nan)
+
+        return cls(
+            indices=batch.indices, ids=list(batch.ids), sources=list(batch.sources), inputs=batch.arrays, extras=batch.extras,
+            attributions=np.full((count, *shape), np.nan, np.float32), targets=np.full(count, -1, np.int64),
+            predicted=np.full(count, -1, np.int64), scores=nan(), baseline_scores=nan(), sums=nan(), deltas=nan(),
+            errors=list(batch.errors), target_names=[""] * count, predicted_names=[""] * count,
+        )
+
+    @property
+    def statuses(self) -> list[str]:
+        return ["ok" if error is None else "error" for error in self.errors]
+
+    @property
+    def relative_deltas(self) -> np.ndarray:
+        """|delta| relative to |F(x) - F(x')|; 0/0 counts as exact, x/0 as infinite."""
+        gap = np.abs(self.scores - self.baseline_scores)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            relative = np.abs(self.deltas) / gap
+        relative[(gap == 0) & (self.deltas == 0)] = 0.0
+        return relative

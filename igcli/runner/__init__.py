@@ -1,0 +1,16 @@
+"""Runners: execute a run plan. local.py runs it in this process; group.py is the per-group step
+every runner shares."""
+
+from __future__ import annotations
+
+import time
+
+
+def run_explain(options, progress=None, warn=print):
+    """Plan, then run locally: the whole `igcli explain` job. -> report.RunReport"""
+    from igcli.plan import make_plan
+    from igcli.runner.local import run_local
+
+    started = time.perf_counter()
+    plan, bench = make_plan(options, warn)
+    return run_local(plan, bench, progress=progress, warn=warn, started=started)

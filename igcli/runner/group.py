@@ -1,0 +1,55 @@
+"""One group of instances through a method: targets chosen, baselines made, attributions
+computed and stored, failures kept per instance. Shared by every runner."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from igcli.errors import InstanceError
+from igcli.results import Results
+
+
+def explain_group(method, space, batch, targets, baselines, class_names) -> Results:
+    results = Results.empty(batch, space.stored_shape)
+    good = np.array([error is None for error in results.errors])
+    if good.any():
+        x_space = space.map(batch.arrays[good])  # engine space: the input, or the layer's activations
+        outputs = method.outputs(x_space)
+        results.predicted[good] = outputs.argmax(axis=1)
+        labels = [extra.get("label") for extra, ok in zip(batch.extras, good) if ok]
+        chosen, problems = targets.resolve(batch.indices[good], outputs, labels)
+        for row, problem in zip(np.flatnonzero(good), problems):
+            results.errors[row] = problem
+        keep = np.array([problem is None for problem in problems])
+        rows = np.flatnonzero(good)[keep]
+        x = batch.arrays[rows]
+        try:
+            baseline = baselines.make(x, batch.indices[rows]) if rows.size else None
+        except InstanceError as error:
+            for row in rows:
+                results.errors[row] = str(error)
+            rows = rows[:0]
+        if rows.size:
+            x = x_space[keep]
+            if space.to_space is not None:  # the path runs between the activations of x and x'
+                baseline = space.map(baseline.reshape(-1, *baseline.shape[2:])).reshape(*baseline.shape[:2], *x.shape[1:])
+            explanation = method.explain(x, baseline, chosen[keep], x_outputs=outputs[keep])
+            results.attributions[rows] = space.store(explanation.attributions)
+            results.targets[rows] = chosen[keep]
+            results.scores[rows] = explanation.scores
+            results.baseline_scores[rows] = explanation.baseline_scores
+            results.sums[rows] = explanation.sums
+            results.deltas[rows] = explanation.deltas
+    if class_names:
+        results.target_names = [class_names[t] if t >= 0 else "" for t in results.targets]
+        results.predicted_names = [class_names[p] if p >= 0 else "" for p in results.predicted]
+    return results
+
+
+def mark_reusable(batch, journal) -> list[int]:
+    """Rows an earlier attempt finished with the same content: skipped by the method."""
+    rows = [row for row, (ident, error, extra) in enumerate(zip(batch.ids, batch.errors, batch.extras))
+            if error is None and journal.reusable(ident, extra.get("hash", ""))]
+    for row in rows:
+        batch.errors[row] = "reused"  # placeholder: filled from the journal after the method runs
+    return rows

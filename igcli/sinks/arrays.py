@@ -1,0 +1,171 @@
+"""The attribution arrays: attributions.h5 (--format h5), attributions.npz or arrays/*.npy.
+
+Every array has one row per instance in input order; several model inputs get one attributions
+array each (attributions/<input name>)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from igcli.results import Results
+from igcli.sinks.atomic import PartialFile, atomic_path
+
+FORMATS = ("h5", "npz", "npy")
+ARRAY_NAMES = ("attributions", "ids", "sources", "targets", "target_names", "scores", "baseline_scores", "deltas", "relative_deltas", "status")
+TEXT_ARRAYS = ("ids", "sources", "target_names", "status")
+
+
+class H5Writer:
+    """attributions.h5: datasets grown a group at a time, the run's parameters as attributes."""
+
+    OWNS = ("attributions.h5",)
+
+    def __init__(self, out: Path, instance_shape: tuple, attributes: dict, layout: list | None = None):
+        import h5py
+
+        self.partial = PartialFile(out / "attributions.h5")
+        self.file = h5py.File(self.partial.temporary, "w")
+        text = h5py.string_dtype()
+        self.layout = layout
+        self.datasets = {
+            name: self._grow(name, text if name in TEXT_ARRAYS else _numeric_dtype(name), shape)
+            for name, shape in _array_shapes(instance_shape, layout).items()
+        }
+        for key, value in attributes.items():
+            self.file.attrs[key] = "" if value is None else value
+
+    def _grow(self, name, dtype, shape=()):
+        chunks = (1, *shape) if shape else (1024,)
+        return self.file.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype, chunks=chunks)
+
+    def append(self, results: Results) -> None:
+        values = _columns(results, self.layout)
+        for name, dataset in self.datasets.items():
+            data = values[name]
+            start = dataset.shape[0]
+            dataset.resize(start + len(data), axis=0)
+            dataset[start:] = data
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
+        self.partial.commit()
+
+    def abort(self) -> None:
+        self.file.close()
+        self.partial.discard()
+
+
+class NumpyWriter:
+    """--format npy (a folder OUT/arrays/ of .npy files) or npz (OUT/attributions.npz).
+
+    Rows are streamed to raw files in a work folder (.arrays-*) and framed as .npy at the end, so
+    memory stays flat."""
+
+    OWNS = ("attributions.npz", "arrays", ".arrays-*")
+
+    def __init__(self, out: Path, instance_shape: tuple, fmt: str, layout: list | None = None):
+        self.out, self.fmt, self.layout = out, fmt, layout
+        self.shapes = _array_shapes(instance_shape, layout)
+        self.work = Path(tempfile.mkdtemp(dir=out, prefix=".arrays-"))
+        self.raw = {}
+        self.rows = 0
+        self.dtypes = {}
+        self.text = {name: [] for name in TEXT_ARRAYS}
+
+    def append(self, results: Results) -> None:
+        for name, data in _columns(results, self.layout).items():
+            if name in self.text:
+                self.text[name].extend(data)
+                continue
+            data = np.ascontiguousarray(data)
+            self.dtypes[name] = data.dtype
+            if name not in self.raw:
+                self.raw[name] = open(self.work / f"{_file_name(name)}.raw", "wb")
+            self.raw[name].write(data.tobytes())
+        self.rows += len(results.ids)
+
+    def _frame(self, name: str, target: Path) -> None:
+        shape = (self.rows, *self.shapes[name])
+        with open(target, "wb") as handle:
+            if name in self.text:
+                np.save(handle, np.asarray(self.text[name], dtype=str).reshape(shape))
+                return
+            self.raw[name].close()
+            header = {"descr": np.lib.format.dtype_to_descr(self.dtypes[name]), "fortran_order": False, "shape": shape}
+            np.lib.format.write_array_header_1_0(handle, header)
+            with open(self.work / f"{_file_name(name)}.raw", "rb") as raw:
+                shutil.copyfileobj(raw, handle)
+
+    def close(self) -> None:
+        names = list(self.shapes)
+        if self.rows == 0:
+            self.dtypes = {n: _numeric_dtype(n) for n in names if n not in self.text}
+            self.raw = {n: open(self.work / f"{_file_name(n)}.raw", "wb") for n in self.dtypes}
+        framed = self.work / "framed"
+        framed.mkdir()
+        for name in names:
+            self._frame(name, framed / f"{_file_name(name)}.npy")
+        if self.fmt == "npy":
+            folder = PartialFile(self.out / "arrays")
+            os.replace(framed, folder.temporary)
+            folder.commit()
+        else:
+            with atomic_path(self.out / "attributions.npz") as temporary:
+                with zipfile.ZipFile(temporary, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+                    for name in names:
+                        archive.write(framed / f"{_file_name(name)}.npy", f"{_file_name(name)}.npy")
+        shutil.rmtree(self.work)
+
+    def abort(self) -> None:
+        for handle in self.raw.values():
+            handle.close()
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+def open_array_writer(out: Path, fmt: str, instance_shape: tuple, attributes: dict, layout: list | None = None):
+    if fmt == "h5":
+        return H5Writer(out, instance_shape, attributes, layout)
+    return NumpyWriter(out, instance_shape, fmt, layout)
+
+
+def _numeric_dtype(name: str) -> np.dtype:
+    if name.startswith("attributions"):
+        return np.dtype(np.float32)
+    return np.dtype(np.int64 if name == "targets" else np.float64)
+
+
+def _array_shapes(instance_shape: tuple, layout: list | None) -> dict:
+    """Each array's shape per instance; several model inputs get attributions/<input name>."""
+    shapes = {name: () for name in ARRAY_NAMES}
+    if layout:
+        del shapes["attributions"]
+        shapes = {**{f"attributions/{name}": tuple(shape) for name, shape in layout}, **shapes}
+    else:
+        shapes["attributions"] = tuple(instance_shape)
+    return shapes
+
+
+def _columns(results: Results, layout: list | None = None) -> dict:
+    columns = {
+        "attributions": results.attributions, "ids": results.ids, "sources": results.sources, "targets": results.targets,
+        "target_names": results.target_names, "scores": results.scores, "baseline_scores": results.baseline_scores,
+        "deltas": results.deltas, "relative_deltas": results.relative_deltas, "status": results.statuses,
+    }
+    if layout:  # the flat rows of several inputs, cut back into one array per input
+        flat = columns.pop("attributions")
+        sizes = np.cumsum([int(np.prod(shape)) for _, shape in layout])[:-1]
+        parts = np.split(flat, sizes, axis=1)
+        columns = {**{f"attributions/{name}": part.reshape(len(flat), *shape) for (name, shape), part in zip(layout, parts)}, **columns}
+    return columns
+
+
+def _file_name(array_name: str) -> str:
+    """attributions/<input> -> attributions.<input> for .npy files and .npz members."""
+    return array_name.replace("/", ".")
