@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import glob
 import io
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from igcli.cpus import usable_cpus
 from igcli.data.batch import Batch, content_hash
 from igcli.data.ids import image_ids
 from igcli.data.preprocess import Preprocess
@@ -56,7 +56,7 @@ class ImageInputs:
     def batches(self, size: int) -> Iterator[Batch]:
         from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        with ThreadPoolExecutor(max_workers=min(4, usable_cpus())) as pool:
             for start in range(0, self.count, size):
                 indices = np.arange(start, min(start + size, self.count))
                 decoded = list(pool.map(self._decode, indices))

@@ -12,12 +12,12 @@ every point. Each compiled function is traced once per run: every changing dimen
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
+from igcli.cpus import usable_cpus
 from igcli.tfimport import tensorflow as _tensorflow
 
 # Path points per gradient call for --batch-size auto: about 16 MB of float32 input points on a
@@ -48,9 +48,9 @@ def auto_branches(cpus: int | None = None) -> int:
     On this project's 2-core CPU one call of 50 points left the cores partly idle (small ops
     scale poorly across threads); two halves run side by side were 15-30% faster for a small CNN
     and for MobileNetV2 (benchmarks/bench.py). A GPU runs one call at a time on one stream, where
-    halving only makes the kernels smaller. cpus: the CPUs this process may use [all of them]."""
-    cpus = os.cpu_count() if cpus is None else cpus
-    return 1 if on_gpu() or (cpus or 1) < 2 else CPU_BRANCHES
+    halving only makes the kernels smaller. cpus: the CPUs this process may use [its affinity]."""
+    cpus = usable_cpus() if cpus is None else cpus
+    return 1 if on_gpu() or cpus < 2 else CPU_BRANCHES
 
 
 class Path(Protocol):
