@@ -91,6 +91,23 @@ def cli():
     """Integrated Gradients attributions for TensorFlow/Keras models, in batch."""
 
 
+class StepsType(click.ParamType):
+    """--steps: a whole number, or auto."""
+
+    name = "N|auto"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) or str(value).strip() == "auto":
+            return value if isinstance(value, int) else "auto"
+        try:
+            return int(value)
+        except ValueError:
+            self.fail(f"{value!r}: expected a whole number or auto", param, ctx)
+
+
+STEPS = StepsType()
+
+
 def _explain_options(command):
     """The options of ExplainOptions (igcli/options.py), in its order, with its defaults."""
     for spec in reversed(cli_fields()):
@@ -105,6 +122,8 @@ def _explain_options(command):
             kwargs["type"] = click.Path()
         elif cli["type"] == "positive":
             kwargs["type"] = click.IntRange(min=1)
+        elif cli["type"] == "steps":
+            kwargs["type"] = STEPS
         elif cli["type"] is not None:
             kwargs["type"] = cli["type"]
         command = click.option(*names, spec.name, **kwargs)(command)
@@ -145,6 +164,7 @@ def explain(model, inputs, progress, quiet, as_json, **options):
         "out": report.out, "instances": report.instances, "explained": report.explained,
         "failed": report.failed, "max_relative_delta": report.max_relative_delta,
         "timings": report.timings, "errors": report.errors, "over_max_delta": report.over_max_delta,
+        **({"gradient_evaluations": report.gradient_evaluations, "hit_max_steps": report.hit_max_steps} if report.steps_histogram else {}),
         "exit_code": report.exit_code,
     }
     if as_json:
@@ -155,9 +175,14 @@ def explain(model, inputs, progress, quiet, as_json, **options):
             click.echo(f"igcli: failed {error['source']}: {error['error']}", err=True)
         if report.stopped_early:
             click.echo("igcli: stopped at the first failure (--fail-fast)", err=True)
+    if report.hit_max_steps and not quiet:
+        shown = ", ".join(report.hit_max_steps[:20]) + (" ..." if len(report.hit_max_steps) > 20 else "")
+        click.echo(f"igcli: {len(report.hit_max_steps)} instance(s) stopped at --max-steps {config.max_steps} above --tolerance "
+                   f"{config.tolerance}: {shown} (raise --max-steps, or the tolerance)", err=True)
     if report.over_max_delta and not quiet:
         shown = ", ".join(report.over_max_delta[:20]) + (" ..." if len(report.over_max_delta) > 20 else "")
-        click.echo(f"igcli: relative completeness error above --max-delta {options['max_delta']} for "
+        reached = " or --max-steps reached" if report.hit_max_steps else ""
+        click.echo(f"igcli: relative completeness error above --max-delta {options['max_delta']}{reached} for "
                    f"{len(report.over_max_delta)} instance(s): {shown} (raise --steps)", err=True)
     return report.exit_code
 

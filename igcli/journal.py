@@ -18,7 +18,7 @@ from igcli.errors import UsageProblem
 from igcli.results import Results
 from igcli.sinks.atomic import atomic_path, write_text
 
-_NUMERIC = ("attributions", "targets", "predicted", "scores", "baseline_scores", "sums", "deltas")
+_NUMERIC = ("attributions", "targets", "predicted", "scores", "baseline_scores", "sums", "deltas", "steps", "error_estimates", "hit_max_steps")
 _TEXT = ("ids", "sources", "target_names", "predicted_names", "hashes", "original_sizes", "statuses")
 
 

@@ -32,6 +32,8 @@ from igcli.targets import Targets, parse_target, read_class_names
 @dataclass(frozen=True)
 class RunPlan:
     options: ExplainOptions
+    rule: str  # the quadrature rule (--method, resolved)
+    steps: int | None  # points per path; None with --steps auto
     batch_size: int | None  # None: auto, resolved by the runner for its device
     baselines: Baselines
     targets: Targets
@@ -106,17 +108,19 @@ def make_plan(options: ExplainOptions, warn=print) -> tuple[RunPlan, Workbench]:
     sha256 = file_sha256(Path(options.model))
     parameters = {
         "igcli_version": __version__, "model": str(options.model), "model_sha256": sha256,
-        "model_description": model.description, "inputs": str(options.inputs), "method": options.method,
-        "steps": options.steps, "baseline": options.baseline, "baseline_samples": baselines.samples, "seed": options.seed,
+        "model_description": model.description, "inputs": str(options.inputs), "method": checked["rule"],
+        "steps": checked["steps"] or "auto", "baseline": options.baseline, "baseline_samples": baselines.samples, "seed": options.seed,
         "target": options.target, "output": options.output or "as the model outputs",
         "xla": options.xla, "precision": options.precision,
     }
+    if checked["steps"] is None:
+        parameters.update(tolerance=options.tolerance, max_steps=options.max_steps)
     if kind == "images":
         parameters.update(scale=options.scale, color=options.color, image_size=f"{inputs.size[0]}x{inputs.size[1]}")
     if options.layer:
         parameters.update(layer=options.layer, layer_input=options.layer_input, layer_type=space.layer_type)
     plan = RunPlan(
-        options=options, batch_size=checked["batch_size"], baselines=baselines, targets=targets,
+        options=options, rule=checked["rule"], steps=checked["steps"], batch_size=checked["batch_size"], baselines=baselines, targets=targets,
         class_names=tuple(class_names) if class_names else None, preprocess=preprocess, input_kind=kind,
         features=tuple(getattr(inputs, "features", ())), skipped=tuple(str(p) for p in getattr(inputs, "skipped", [])),
         stored_shape=tuple(space.stored_shape), per_token=space.per_token, layout=tuple(model.input_layout),
@@ -130,15 +134,26 @@ def _check_options(options: ExplainOptions) -> dict:
     """Everything that can be checked without TensorFlow, parsed."""
     if options.max_delta is not None and not options.max_delta >= 0:
         raise UsageProblem(f"--max-delta {options.max_delta}: must be a non-negative number")
-    if options.steps < 1:
-        raise UsageProblem(f"--steps {options.steps}: must be at least 1")
+    steps = _parse_steps(options.steps)
+    rule = options.method or ("gausslegendre" if steps else "riemann_trapezoid")
+    if steps is None:
+        from igcli.methods.adaptive import MIN_STEPS
+
+        if rule != "riemann_trapezoid":
+            raise UsageProblem(f"--steps auto refines nested points, keeping every gradient already computed: it works with --method riemann_trapezoid (its default); {rule}'s points are not nested")
+        if not options.tolerance > 0:
+            raise UsageProblem(f"--tolerance {options.tolerance}: must be a positive number")
+        if options.max_steps < MIN_STEPS:
+            raise UsageProblem(f"--max-steps {options.max_steps}: must be at least {MIN_STEPS} (the first mesh of --steps auto)")
     if options.baseline_samples < 1:
         raise UsageProblem(f"--baseline-samples {options.baseline_samples}: must be at least 1")
     try:
-        alphas_and_weights(options.method, options.steps)
+        alphas_and_weights(rule, steps or 2)
     except ValueError as error:
-        raise UsageProblem(f"--method {options.method}: {error}") from None
+        raise UsageProblem(f"--method {rule}: {error}") from None
     checked = {
+        "rule": rule,
+        "steps": steps,
         "batch_size": _parse_batch_size(options.batch_size),
         "baseline": parse_baseline(options.baseline),
         "class_names": read_class_names(options.class_names) if options.class_names else None,
@@ -150,6 +165,19 @@ def _check_options(options: ExplainOptions) -> dict:
     if not Path(options.model).exists():  # before the seconds of importing TensorFlow
         raise UsageProblem(f"{options.model}: no such model file or directory")
     return checked
+
+
+def _parse_steps(value) -> int | None:
+    """--steps N -> N; --steps auto -> None."""
+    if str(value).strip() == "auto":
+        return None
+    try:
+        steps = int(value)
+    except (TypeError, ValueError):
+        raise UsageProblem(f"--steps {value!r}: expected a whole number or auto") from None
+    if steps < 1:
+        raise UsageProblem(f"--steps {value}: must be at least 1")
+    return steps
 
 
 def _parse_batch_size(text) -> int | None:

@@ -25,6 +25,10 @@ class RunReport:
     max_relative_delta: float | None = None
     over_max_delta: list = field(default_factory=list)  # ids whose relative delta exceeds --max-delta
     stopped_early: bool = False  # --fail-fast stopped at the first failure
+    # --steps auto
+    gradient_evaluations: int = 0  # made by this run (instances reused from a journal cost none)
+    steps_histogram: dict = field(default_factory=dict)  # "lo-hi" steps -> instances
+    hit_max_steps: list = field(default_factory=list)  # ids that stopped at --max-steps above the tolerance
 
     @property
     def exit_code(self) -> int:
@@ -47,6 +51,27 @@ class RunReport:
         if relative.size:
             worst = float(np.max(relative))
             self.max_relative_delta = worst if self.max_relative_delta is None else max(worst, self.max_relative_delta)
+        self._tally_steps(results, ok, max_delta)
+
+    def _tally_steps(self, results: Results, ok: np.ndarray, max_delta: float | None) -> None:
+        steps = results.steps
+        if steps is None or not np.any(steps[ok] >= 0):
+            return
+        for ident, count, hit, extra in zip(np.array(results.ids)[ok], steps[ok], results.hit_max_steps[ok], np.array(results.extras)[ok]):
+            if not extra.get("reused"):
+                self.gradient_evaluations += int(count)
+            bin_name = _steps_bin(int(count))
+            self.steps_histogram[bin_name] = self.steps_histogram.get(bin_name, 0) + 1
+            if hit:
+                self.hit_max_steps.append(str(ident))
+                if max_delta is not None and ident not in self.over_max_delta:
+                    self.over_max_delta.append(str(ident))
+
+
+def _steps_bin(steps: int) -> str:
+    """Powers of two: 1-16, 17-32, 33-64, ..."""
+    high = max(16, 1 << (max(steps, 1) - 1).bit_length())
+    return f"{1 if high == 16 else high // 2 + 1}-{high}"
 
 
 def manifest(plan, parameters: dict, report: RunReport) -> dict:
@@ -69,8 +94,18 @@ def manifest(plan, parameters: dict, report: RunReport) -> dict:
         "over_max_delta": report.over_max_delta,
         "stopped_early": report.stopped_early,
         "exit_code": report.exit_code,
+        **({"adaptive": _adaptive_section(plan, report)} if plan.steps is None else {}),
         "timings": report.timings,
         "errors": report.errors,
         "skipped_files": report.skipped,
         "command": sys.argv,
+    }
+
+
+def _adaptive_section(plan, report: RunReport) -> dict:
+    histogram = dict(sorted(report.steps_histogram.items(), key=lambda item: int(item[0].split("-")[0])))
+    return {
+        "tolerance": plan.options.tolerance, "max_steps": plan.options.max_steps,
+        "gradient_evaluations": report.gradient_evaluations, "steps_histogram": histogram,
+        "hit_max_steps": len(report.hit_max_steps), "hit_max_steps_ids": report.hit_max_steps,
     }

@@ -24,6 +24,11 @@ class Results:
     errors: list[str | None]
     target_names: list[str] = field(default_factory=list)
     predicted_names: list[str] = field(default_factory=list)
+    # --steps auto: gradient evaluations per instance (-1 where none), the error estimate, and
+    # whether it stopped at --max-steps above the tolerance
+    steps: np.ndarray | None = None
+    error_estimates: np.ndarray | None = None
+    hit_max_steps: np.ndarray | None = None
 
     @classmethod
     def empty(cls, batch, shape: tuple) -> Results:
@@ -39,6 +44,7 @@ class Results:
             attributions=np.full((count, *shape), np.nan, np.float32), targets=np.full(count, -1, np.int64),
             predicted=np.full(count, -1, np.int64), scores=nan(), baseline_scores=nan(), sums=nan(), deltas=nan(),
             errors=list(batch.errors), target_names=[""] * count, predicted_names=[""] * count,
+            steps=np.full(count, -1, np.int64), error_estimates=nan(), hit_max_steps=np.zeros(count, bool),
         )
 
     @property

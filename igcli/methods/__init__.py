@@ -11,9 +11,14 @@ from igcli.methods.quadrature import METHODS, alphas_and_weights
 __all__ = ["Explanation", "METHODS", "alphas_and_weights", "build_method"]
 
 
-def build_method(model_call, input_shape: tuple, *, rule: str, steps: int, batch_size: int, branches: int | None = None, xla: bool = False):
-    """The method a run uses, compiled for this model and engine-space shape."""
+def build_method(plan, model_call, input_shape: tuple, batch_size: int, branches: int | None = None):
+    """The method a run plan uses, compiled for this model and engine-space shape."""
+    options = plan.options
+    if plan.steps is None:
+        from igcli.methods.adaptive import AdaptiveIntegratedGradients
+
+        return AdaptiveIntegratedGradients.build(model_call, input_shape, options.tolerance, options.max_steps, batch_size, branches, options.xla)
     from igcli.methods.ig import IntegratedGradients
 
-    alphas, weights = alphas_and_weights(rule, steps)
-    return IntegratedGradients.build(model_call, input_shape, alphas, weights, batch_size, branches, xla)
+    alphas, weights = alphas_and_weights(plan.rule, plan.steps)
+    return IntegratedGradients.build(model_call, input_shape, alphas, weights, batch_size, branches, options.xla)

@@ -108,7 +108,7 @@ class GradientCore:
                 selected = tf.gather(flat_outputs(points), targets[:, None], batch_dims=1)
             return tape.gradient(selected, points), selected[:, 0]
 
-        def weighted_sums(row_tensors, point_rows, alphas, weights, targets, branches):
+        def weighted_sums(row_tensors, point_rows, alphas, weights, targets, branches, per_point):
             rows = dict(zip(path.row_fields, row_tensors))
             at_points = {name: tf.gather(tensor, point_rows) for name, tensor in rows.items()}
             points = path.points(at_points, tf.reshape(alphas, [-1, *[1] * rank]))
@@ -120,6 +120,8 @@ class GradientCore:
             parts = zip(tf.split(points, sizes, num=branches), tf.split(tf.gather(targets, point_rows), sizes, num=branches))
             grads, values = zip(*[self._point_gradients(p, t) for p, t in parts])
             grads = tf.concat(grads, 0) * tf.reshape(weights, [-1, *[1] * rank])
+            if per_point:  # each point's own contribution, finished with its row's tensors
+                return path.finish(grads, at_points), tf.concat(values, 0)
             # Sorted segments are summed in point order, as a reduction over a [rows, m] axis
             # would; XLA has no sorted segment sum, only the unsorted one (another order).
             if xla:
@@ -137,50 +139,32 @@ class GradientCore:
         self._point_gradients = tf.function(point_gradients, input_signature=[instances, indices], jit_compile=jit)
         signature = [tuple(instances for _ in path.row_fields), indices, vector, vector, indices]
 
-        def with_branches(branches):
+        def compiled(branches, per_point):
             def sums(row_tensors, point_rows, alphas, weights, targets):
-                return weighted_sums(row_tensors, point_rows, alphas, weights, targets, branches)
+                return weighted_sums(row_tensors, point_rows, alphas, weights, targets, branches, per_point)
 
             return tf.function(sums, input_signature=signature, jit_compile=jit)
 
-        self._sums_by_branches = {b: with_branches(b) for b in range(1, self.branches + 1)}
+        # traced on first use: a run that never asks for per-point vectors never traces them
+        self._compiled = {(b, per_point): compiled(b, per_point) for b in range(1, self.branches + 1) for per_point in (False, True)}
 
     def outputs(self, x: np.ndarray) -> np.ndarray:
         """All of the model's output values per instance, flattened: [G, M]."""
         return self._outputs(self._tf.constant(x, self._tf.float32)).numpy()
 
-    def call(self, row_tensors: tuple, point_rows, alphas, weights, targets):
+    def call(self, row_tensors: tuple, point_rows, alphas, weights, targets, per_point: bool = False):
         """One gradient call, in as many branches as it has points (at most self.branches)."""
         branches = max(1, min(self.branches, int(point_rows.shape[0])))
-        return self._sums_by_branches[branches](row_tensors, point_rows, alphas, weights, targets)
+        return self._compiled[branches, per_point](row_tensors, point_rows, alphas, weights, targets)
 
     def weighted_sums(self, rows: PathRows) -> tuple[np.ndarray, np.ndarray]:
         """-> (attributions [R, ...] float32, the target's value F at every point [P])."""
-        tf = self._tf
-        tensors = [np.asarray(rows.tensors[name], np.float32) for name in self.path.row_fields]
-        point_rows = np.asarray(rows.point_rows, np.int32)
-        alphas, weights = np.asarray(rows.alphas, np.float32), np.asarray(rows.weights, np.float32)
-        targets = np.asarray(rows.targets, np.int32)
         results = None
-        filled = np.zeros(len(targets), bool)
-        values = np.zeros(len(point_rows), np.float32)
-        start = 0
-        while start < len(point_rows):
-            stop = _call_end(point_rows, start, self.batch_size)
-            first, last = point_rows[start], point_rows[stop - 1] + 1
-            try:
-                part, part_values = self.call(
-                    tuple(tf.constant(t[first:last]) for t in tensors), tf.constant(point_rows[start:stop] - first),
-                    tf.constant(alphas[start:stop]), tf.constant(weights[start:stop]), tf.constant(targets[first:last]),
-                )
-            except tf.errors.ResourceExhaustedError:
-                if self.batch_size == 1:
-                    raise
-                self.batch_size //= 2  # out of memory: halve and redo this call
-                continue
-            part = part.numpy()
+        filled = np.zeros(len(rows.targets), bool)
+        values = np.zeros(len(rows.point_rows), np.float32)
+        for start, stop, first, last, part, part_values in self._calls(rows, per_point=False):
             if results is None:
-                results = np.zeros((len(targets), *part.shape[1:]), part.dtype)
+                results = np.zeros((len(rows.targets), *part.shape[1:]), part.dtype)
             # A row met for the first time takes its sum as computed (bit for bit, signed zeros
             # included); a row sliced over several calls adds the later slices to it.
             fresh = ~filled[first:last]
@@ -188,9 +172,45 @@ class GradientCore:
             block[fresh] = part[fresh]
             block[~fresh] += part[~fresh]
             filled[first:last] = True
-            values[start:stop] = part_values.numpy()
-            start = stop
+            values[start:stop] = part_values
         return results, values
+
+    def point_contributions(self, rows: PathRows) -> tuple[np.ndarray, np.ndarray]:
+        """Each point's own finished contribution instead of the rows' sums (for the straight
+        line: w_k (x - x') dF/dx at the point): -> ([P, ...] float32, F at every point [P])."""
+        results = None
+        values = np.zeros(len(rows.point_rows), np.float32)
+        for start, stop, _, _, part, part_values in self._calls(rows, per_point=True):
+            if results is None:
+                results = np.zeros((len(rows.point_rows), *part.shape[1:]), part.dtype)
+            results[start:stop] = part
+            values[start:stop] = part_values
+        return results, values
+
+    def _calls(self, rows: PathRows, per_point: bool):
+        """Run every gradient call of `rows`, yielding (first point, end point, first row, end row,
+        the call's results, its values) as numpy."""
+        tf = self._tf
+        tensors = [np.asarray(rows.tensors[name], np.float32) for name in self.path.row_fields]
+        point_rows = np.asarray(rows.point_rows, np.int32)
+        alphas, weights = np.asarray(rows.alphas, np.float32), np.asarray(rows.weights, np.float32)
+        targets = np.asarray(rows.targets, np.int32)
+        start = 0
+        while start < len(point_rows):
+            stop = _call_end(point_rows, start, self.batch_size)
+            first, last = point_rows[start], point_rows[stop - 1] + 1
+            try:
+                part, part_values = self.call(
+                    tuple(tf.constant(t[first:last]) for t in tensors), tf.constant(point_rows[start:stop] - first),
+                    tf.constant(alphas[start:stop]), tf.constant(weights[start:stop]), tf.constant(targets[first:last]), per_point,
+                )
+            except tf.errors.ResourceExhaustedError:
+                if self.batch_size == 1:
+                    raise
+                self.batch_size //= 2  # out of memory: halve and redo this call
+                continue
+            yield start, stop, first, last, part.numpy(), part_values.numpy()
+            start = stop
 
 
 def _call_end(point_rows: np.ndarray, start: int, batch_size: int) -> int:

@@ -14,6 +14,11 @@ class Explanation:
     attributions: np.ndarray  # [G, ...engine-space shape]
     scores: np.ndarray  # F(x) at the target, [G]
     baseline_scores: np.ndarray  # F(x') at the target, averaged over baseline samples, [G]
+    # --steps auto: gradient evaluations per instance (all its baseline samples), the final
+    # relative L1 error estimate, and whether it stopped at --max-steps above the tolerance
+    steps: np.ndarray | None = None
+    error_estimates: np.ndarray | None = None
+    hit_max_steps: np.ndarray | None = None
 
     @property
     def sums(self) -> np.ndarray:

@@ -40,6 +40,10 @@ def explain_group(method, space, batch, targets, baselines, class_names) -> Resu
             results.baseline_scores[rows] = explanation.baseline_scores
             results.sums[rows] = explanation.sums
             results.deltas[rows] = explanation.deltas
+            if explanation.steps is not None:
+                results.steps[rows] = explanation.steps
+                results.error_estimates[rows] = explanation.error_estimates
+                results.hit_max_steps[rows] = explanation.hit_max_steps
     if class_names:
         results.target_names = [class_names[t] if t >= 0 else "" for t in results.targets]
         results.predicted_names = [class_names[p] if p >= 0 else "" for p in results.predicted]

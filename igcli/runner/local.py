@@ -24,7 +24,7 @@ def run_local(plan, bench, progress=None, warn=print, started: float | None = No
     options, out = plan.options, plan.out
     space = bench.space
     batch_size = plan.batch_size or auto_batch_size(space.shape)
-    method = build_method(space.model_call, space.shape, rule=options.method, steps=options.steps, batch_size=batch_size, xla=options.xla)
+    method = build_method(plan, space.model_call, space.shape, batch_size)
     branches = method.core.branches
     parameters = {**plan.parameters, "batch_size": batch_size, "branches": branches}
     prepare_out_dir(out, options.overwrite, options.resume, owned_names())

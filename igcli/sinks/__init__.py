@@ -52,8 +52,12 @@ def open_sinks(plan, parameters: dict) -> list:
     """The sinks this plan writes to, after the journal. Heatmaps and the feature table are for
     attributions in input space; token tables for token models with --vocab."""
     options, out = plan.options, plan.out
-    sinks = [open_array_writer(out, options.format, plan.stored_shape, parameters, list(plan.layout)), SummaryWriter(out)]
+    adaptive = plan.steps is None
+    optional = ("steps", "error_estimate") if adaptive else ()
+    sinks = []
     try:
+        sinks.append(open_array_writer(out, options.format, plan.stored_shape, parameters, list(plan.layout), optional))
+        sinks.append(SummaryWriter(out, adaptive))
         if plan.input_kind == "table" and options.layer is None:
             sinks.append(TableAttributionsWriter(out, list(plan.features)))
         if plan.input_kind == "images" and options.heatmap and options.layer is None:

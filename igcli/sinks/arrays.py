@@ -19,6 +19,8 @@ from igcli.sinks.atomic import PartialFile, atomic_path
 FORMATS = ("h5", "npz", "npy")
 ARRAY_NAMES = ("attributions", "ids", "sources", "targets", "target_names", "scores", "baseline_scores", "deltas", "relative_deltas", "status")
 TEXT_ARRAYS = ("ids", "sources", "target_names", "status")
+# Written only by runs that compute them (--steps auto), so other runs keep their layout exactly.
+OPTIONAL_ARRAYS = {"steps": lambda results: results.steps, "error_estimate": lambda results: results.error_estimates}
 
 
 class H5Writer:
@@ -26,16 +28,16 @@ class H5Writer:
 
     OWNS = ("attributions.h5",)
 
-    def __init__(self, out: Path, instance_shape: tuple, attributes: dict, layout: list | None = None):
+    def __init__(self, out: Path, instance_shape: tuple, attributes: dict, layout: list | None = None, optional: tuple = ()):
         import h5py
 
         self.partial = PartialFile(out / "attributions.h5")
         self.file = h5py.File(self.partial.temporary, "w")
         text = h5py.string_dtype()
-        self.layout = layout
+        self.layout, self.optional = layout, optional
         self.datasets = {
             name: self._grow(name, text if name in TEXT_ARRAYS else _numeric_dtype(name), shape)
-            for name, shape in _array_shapes(instance_shape, layout).items()
+            for name, shape in _array_shapes(instance_shape, layout, optional).items()
         }
         for key, value in attributes.items():
             self.file.attrs[key] = "" if value is None else value
@@ -45,7 +47,7 @@ class H5Writer:
         return self.file.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype, chunks=chunks)
 
     def append(self, results: Results) -> None:
-        values = _columns(results, self.layout)
+        values = _columns(results, self.layout, self.optional)
         for name, dataset in self.datasets.items():
             data = values[name]
             start = dataset.shape[0]
@@ -70,9 +72,9 @@ class NumpyWriter:
 
     OWNS = ("attributions.npz", "arrays", ".arrays-*")
 
-    def __init__(self, out: Path, instance_shape: tuple, fmt: str, layout: list | None = None):
-        self.out, self.fmt, self.layout = out, fmt, layout
-        self.shapes = _array_shapes(instance_shape, layout)
+    def __init__(self, out: Path, instance_shape: tuple, fmt: str, layout: list | None = None, optional: tuple = ()):
+        self.out, self.fmt, self.layout, self.optional = out, fmt, layout, optional
+        self.shapes = _array_shapes(instance_shape, layout, optional)
         self.work = Path(tempfile.mkdtemp(dir=out, prefix=".arrays-"))
         self.raw = {}
         self.rows = 0
@@ -80,7 +82,7 @@ class NumpyWriter:
         self.text = {name: [] for name in TEXT_ARRAYS}
 
     def append(self, results: Results) -> None:
-        for name, data in _columns(results, self.layout).items():
+        for name, data in _columns(results, self.layout, self.optional).items():
             if name in self.text:
                 self.text[name].extend(data)
                 continue
@@ -129,21 +131,21 @@ class NumpyWriter:
         shutil.rmtree(self.work, ignore_errors=True)
 
 
-def open_array_writer(out: Path, fmt: str, instance_shape: tuple, attributes: dict, layout: list | None = None):
+def open_array_writer(out: Path, fmt: str, instance_shape: tuple, attributes: dict, layout: list | None = None, optional: tuple = ()):
     if fmt == "h5":
-        return H5Writer(out, instance_shape, attributes, layout)
-    return NumpyWriter(out, instance_shape, fmt, layout)
+        return H5Writer(out, instance_shape, attributes, layout, optional)
+    return NumpyWriter(out, instance_shape, fmt, layout, optional)
 
 
 def _numeric_dtype(name: str) -> np.dtype:
     if name.startswith("attributions"):
         return np.dtype(np.float32)
-    return np.dtype(np.int64 if name == "targets" else np.float64)
+    return np.dtype(np.int64 if name in ("targets", "steps") else np.float64)
 
 
-def _array_shapes(instance_shape: tuple, layout: list | None) -> dict:
+def _array_shapes(instance_shape: tuple, layout: list | None, optional: tuple = ()) -> dict:
     """Each array's shape per instance; several model inputs get attributions/<input name>."""
-    shapes = {name: () for name in ARRAY_NAMES}
+    shapes = {name: () for name in (*ARRAY_NAMES, *optional)}
     if layout:
         del shapes["attributions"]
         shapes = {**{f"attributions/{name}": tuple(shape) for name, shape in layout}, **shapes}
@@ -152,11 +154,12 @@ def _array_shapes(instance_shape: tuple, layout: list | None) -> dict:
     return shapes
 
 
-def _columns(results: Results, layout: list | None = None) -> dict:
+def _columns(results: Results, layout: list | None = None, optional: tuple = ()) -> dict:
     columns = {
         "attributions": results.attributions, "ids": results.ids, "sources": results.sources, "targets": results.targets,
         "target_names": results.target_names, "scores": results.scores, "baseline_scores": results.baseline_scores,
         "deltas": results.deltas, "relative_deltas": results.relative_deltas, "status": results.statuses,
+        **{name: OPTIONAL_ARRAYS[name](results) for name in optional},
     }
     if layout:  # the flat rows of several inputs, cut back into one array per input
         flat = columns.pop("attributions")

@@ -45,15 +45,23 @@ class CsvSink:
 
 
 class SummaryWriter(CsvSink):
+    """summary.csv; with --steps auto, `steps` and `error_estimate` follow relative_delta."""
+
     OWNS = ("summary.csv",)
 
-    def __init__(self, out: Path):
-        super().__init__(out / "summary.csv", list(SUMMARY_COLUMNS))
+    def __init__(self, out: Path, adaptive: bool = False):
+        self.adaptive = adaptive
+        header = list(SUMMARY_COLUMNS)
+        if adaptive:
+            header[header.index("status"):header.index("status")] = ["steps", "error_estimate"]
+        super().__init__(out / "summary.csv", header)
 
     def rows(self, results: Results):
         sizes = [extra.get("original_size", "") for extra in results.extras]
-        columns = zip(results.ids, results.sources, sizes, results.predicted, results.predicted_names, results.targets, results.target_names, results.scores, results.baseline_scores, results.sums, results.deltas, results.relative_deltas, results.statuses, results.errors)
-        for *head, status, error in columns:
+        columns = [results.ids, results.sources, sizes, results.predicted, results.predicted_names, results.targets, results.target_names, results.scores, results.baseline_scores, results.sums, results.deltas, results.relative_deltas]
+        if self.adaptive:
+            columns += [results.steps, results.error_estimates]
+        for *head, status, error in zip(*columns, results.statuses, results.errors):
             yield [cell(value) for value in head] + [status, error or ""]
 
 

@@ -1,0 +1,218 @@
+"""--steps auto: Integrated Gradients refined per instance until its attributions converge.
+
+Each path's points lie on a dyadic mesh of [0, 1]. A leaf interval [a, b] holds three evaluated
+points a, m = (a + b) / 2 and b, with v = (x - x') * dF/dx at each, and two trapezoid estimates of
+its share of the attributions:
+
+    coarse C = h/2 (v_a + v_b)        fine F = h/4 (v_a + 2 v_m + v_b)        h = b - a
+
+The attributions are the sum of the leaves' F. Refining a leaf bisects it: each half needs only
+its own midpoint (2 gradient evaluations), and every point already computed stays in use.
+
+An instance's error estimate is the larger of
+  - ||sum over leaves of (F - C)||_1 / ||A||_1: what the last refinement of every leaf changed, the
+    adaptive form of ||A_2n - A_n|| / ||A_2n||. Where the gradient along the path jumps (ReLU
+    networks: piecewise constant) the error halves with each halving of h, and this difference
+    equals the error of the refined result;
+  - |F(x) - F(x') - sum A| / ||A||_1: the completeness defect, a lower bound of the L1 error.
+Leaves are ranked for refinement by max(||F - C||_1, |F(b) - F(a) - sum F|): the local
+completeness defect catches a bump that a leaf's three points straddle without seeing it.
+
+Rounds are batched: every instance of a group that is still above the tolerance puts its new
+midpoints into the same gradient calls, whatever its refinement level. Decisions for an instance
+depend only on that instance, so results do not depend on which instances share a group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from igcli.methods.core import GradientCore, PathRows
+from igcli.methods.explanation import Explanation
+from igcli.methods.paths import StraightLine
+
+GRID = 1 << 30  # positions along the path are integers k / GRID: exact, and fine enough
+START_LEAVES = 4  # the first mesh: 4 leaves, 9 points per path
+MIN_STEPS = 2 * START_LEAVES + 1
+AIM = 1.0  # each round aims the estimate at AIM x tolerance (measured: 0.7 overshot by 25%)
+FREEZE = 0.05  # a leaf whose error density is under FREEZE x the tolerance's is never refined again
+
+
+@dataclass
+class _Path:
+    """One path (an instance and one of its baselines) and its mesh."""
+
+    values: dict = field(default_factory=dict)  # position -> F there
+    vectors: dict = field(default_factory=dict)  # position -> v there, while a live leaf uses it
+    leaves: list = field(default_factory=list)  # live (refinable) leaves (a, m, b, error)
+    total: np.ndarray | None = None  # sum of every leaf's fine estimate F (live or frozen), float64
+    change: np.ndarray | None = None  # sum of every leaf's F - C
+    evaluations: int = 0
+
+    def leaf(self, a: int, m: int, b: int):
+        """(fine estimate, fine - coarse, ranking error) of the leaf [a, b]."""
+        h = (b - a) / GRID
+        va, vm, vb = (self.vectors[p].astype(np.float64) for p in (a, m, b))
+        fine = h / 4 * (va + 2 * vm + vb)
+        change = h / 4 * (2 * vm - va - vb)
+        defect = _beyond_rounding((self.values[b] - self.values[a]) - fine.sum(), self.values[a], self.values[b])
+        return fine, change, max(float(np.abs(change).sum()), defect)
+
+    def add_leaf(self, a: int, m: int, b: int) -> tuple:
+        """Count the leaf [a, b] in the totals; -> the live leaf (a, m, b, ranking error)."""
+        fine, change, error = self.leaf(a, m, b)
+        self.total = fine if self.total is None else self.total + fine
+        self.change = change if self.change is None else self.change + change
+        return (a, m, b, error)
+
+    def remove_leaf(self, a: int, m: int, b: int) -> None:
+        fine, change, _ = self.leaf(a, m, b)
+        self.total -= fine
+        self.change -= change
+
+    def release_unused(self) -> None:
+        """Drop the vectors of points no live leaf needs (memory: live leaves, not all points)."""
+        used = {p for a, m, b, _ in self.leaves for p in (a, m, b)}
+        for position in [p for p in self.vectors if p not in used]:
+            del self.vectors[position]
+
+
+class AdaptiveIntegratedGradients:
+    path = StraightLine()
+
+    def __init__(self, core: GradientCore, tolerance: float, max_steps: int):
+        self.core = core
+        self.tolerance = float(tolerance)
+        self.max_steps = int(max_steps)
+        self.evaluations = 0  # gradient evaluations made by this method, all groups together
+
+    @classmethod
+    def build(cls, model_call, input_shape: tuple, tolerance: float, max_steps: int, batch_size: int, branches: int | None = None, xla: bool = False):
+        return cls(GradientCore(model_call, input_shape, cls.path, batch_size, branches, xla), tolerance, max_steps)
+
+    def outputs(self, x: np.ndarray) -> np.ndarray:
+        return self.core.outputs(x)
+
+    def explain(self, x: np.ndarray, baselines: np.ndarray, targets: np.ndarray, x_outputs: np.ndarray | None = None) -> Explanation:
+        """x [G, ...], baselines [G, K, ...] (K baseline samples, averaged), targets [G]."""
+        groups, samples = baselines.shape[:2]
+        x = np.asarray(x, np.float32)
+        rows_x = np.repeat(x, samples, axis=0)
+        starts = np.asarray(baselines, np.float32).reshape(rows_x.shape)
+        tensors = {"start": starts, "delta": rows_x - starts}
+        row_targets = np.repeat(np.asarray(targets, np.int32), samples)
+        paths = [_Path() for _ in range(groups * samples)]
+        first = np.arange(0, GRID + 1, GRID // (2 * START_LEAVES))
+        pending = {row: list(first) for row in range(len(paths))}
+        estimates = np.full(groups, np.inf)
+        at_max = np.zeros(groups, bool)
+        while pending:
+            self._evaluate(paths, pending, tensors, row_targets)
+            for row, positions in pending.items():
+                self._grow(paths[row], positions)
+            pending = {}
+            for instance in range(groups):
+                own = paths[instance * samples : (instance + 1) * samples]
+                estimates[instance] = _estimate(own)
+                if estimates[instance] <= self.tolerance:
+                    continue
+                chosen = self._choose(own, estimates[instance])
+                if not chosen:
+                    at_max[instance] = True
+                for k, positions in chosen.items():
+                    pending[instance * samples + k] = positions
+            for path in paths:
+                path.release_unused()
+        attributions = np.stack([np.mean([p.total for p in paths[i * samples : (i + 1) * samples]], axis=0) for i in range(groups)])
+        if x_outputs is None:
+            x_outputs = self.outputs(x)
+        scores = np.take_along_axis(x_outputs, np.asarray(targets)[:, None], axis=1)[:, 0]
+        baseline_scores = np.array([[p.values[0] for p in paths[i * samples : (i + 1) * samples]] for i in range(groups)], np.float64).mean(axis=1)
+        steps = np.array([sum(p.evaluations for p in paths[i * samples : (i + 1) * samples]) for i in range(groups)], np.int64)
+        unconverged = at_max & ~(estimates <= self.tolerance)  # stopped at --max-steps (or as fine as positions go)
+        return Explanation(attributions.astype(np.float32), scores, baseline_scores, steps=steps, error_estimates=estimates, hit_max_steps=unconverged)
+
+    def _evaluate(self, paths: list, pending: dict, tensors: dict, row_targets: np.ndarray) -> None:
+        """One batch of gradient calls for every pending point of every path."""
+        rows = sorted(pending)
+        point_rows = np.concatenate([np.full(len(pending[r]), r) for r in rows])
+        positions = np.concatenate([pending[r] for r in rows])
+        batch = PathRows(tensors, row_targets, point_rows, positions / GRID, np.ones(len(positions)))
+        vectors, values = self.core.point_contributions(batch)
+        for row, position, vector, value in zip(point_rows, positions, vectors, values):
+            path = paths[row]
+            path.vectors[int(position)] = vector
+            path.values[int(position)] = float(value)
+            path.evaluations += 1
+        self.evaluations += len(positions)
+
+    def _grow(self, path: _Path, positions: list) -> None:
+        """Turn newly evaluated points into leaves: the first mesh, or two halves per bisected leaf."""
+        new = {int(p) for p in positions}
+        if path.total is None:  # the first mesh: consecutive triples
+            points = sorted(new)
+            path.leaves = [path.add_leaf(a, m, b) for a, m, b in zip(points[0:-1:2], points[1::2], points[2::2])]
+            return
+        leaves = []
+        for a, m, b, error in path.leaves:
+            left, right = (a + m) // 2, (m + b) // 2
+            if left in new:  # bisected: both halves' midpoints were evaluated in this round
+                path.remove_leaf(a, m, b)
+                leaves += [path.add_leaf(a, left, m), path.add_leaf(m, right, b)]
+            else:
+                leaves.append((a, m, b, error))
+        path.leaves = leaves
+
+    def _choose(self, own: list, estimate: float) -> dict:
+        """The leaves to bisect next in one instance's paths: the fewest, largest-error ones that
+        should bring its estimate under AIM x tolerance, if each halves its error. -> {k: positions}"""
+        norm = np.abs(np.mean([p.total for p in own], axis=0)).sum()
+        candidates = []
+        for k, path in enumerate(own):
+            if self.max_steps - path.evaluations < 2:  # each bisection costs 2 evaluations
+                continue
+            live = []
+            for a, m, b, error in path.leaves:
+                # frozen: as fine as positions go, or far below the tolerance's share of the error
+                if b - a < 4 or error <= FREEZE * self.tolerance * norm * len(own) * (b - a) / GRID:
+                    continue
+                live.append((a, m, b, error))
+                candidates.append((error, k, a, m, b))
+            path.leaves = live
+        if not candidates:
+            return {}
+        candidates.sort(key=lambda c: (-c[0], c[1], c[2]))  # largest error first; ties by position
+        mass = sum(c[0] for c in candidates)
+        wanted = min(1.0, 2 * (1 - AIM * self.tolerance / estimate)) * mass if np.isfinite(estimate) else mass
+        chosen, taken = {}, 0.0
+        budget = {k: (self.max_steps - p.evaluations) // 2 for k, p in enumerate(own)}
+        for error, k, a, m, b in candidates:
+            if budget[k] <= 0:
+                continue
+            chosen.setdefault(k, []).extend([(a + m) // 2, (m + b) // 2])
+            budget[k] -= 1
+            taken += error
+            if taken >= wanted:
+                break
+        return chosen
+
+
+def _estimate(own: list) -> float:
+    """An instance's relative L1 error estimate over its K paths (their mean is the result)."""
+    total = np.mean([p.total for p in own], axis=0)
+    change = np.mean([p.change for p in own], axis=0)
+    ends = [v for p in own for v in (p.values[0], p.values[GRID])]
+    defect = _beyond_rounding(np.mean([p.values[GRID] - p.values[0] for p in own]) - total.sum(), *ends)
+    norm = np.abs(total).sum()
+    error = max(np.abs(change).sum(), defect)
+    if norm == 0:
+        return 0.0 if error == 0 else np.inf
+    return float(error / norm)
+
+
+def _beyond_rounding(defect: float, *values: float) -> float:
+    """|defect| less what float32 rounding of the F values alone can produce: where F barely
+    changes along the path, its values' last bits would otherwise pass for a quadrature error."""
+    return max(0.0, abs(float(defect)) - 4 * float(np.finfo(np.float32).eps) * max(abs(v) for v in values))
