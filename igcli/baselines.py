@@ -9,14 +9,15 @@ from pathlib import Path
 import numpy as np
 
 from igcli.errors import InstanceError, UsageProblem
+from igcli.seeds import instance_rng
 
-RANDOM_KINDS = ("uniform", "gaussian")
-HELP = "zero|black|white|constant:V|uniform|gaussian:SIGMA|blur:SIGMA|PATH(.npy/.npz)"
+RANDOM_KINDS = ("uniform", "gaussian", "samples")
+HELP = "zero|black|white|constant:V|uniform|gaussian:SIGMA|blur:SIGMA|samples:PATH|PATH(.npy/.npz)"
 
 
 @dataclass(frozen=True)
 class BaselineSpec:
-    kind: str  # zero, constant, black, white, uniform, gaussian, blur, file
+    kind: str  # zero, constant, black, white, uniform, gaussian, blur, file, samples (a reference set)
     value: float = 0.0  # constant value, or sigma
     path: Path | None = None
 
@@ -39,6 +40,11 @@ def parse_baseline(text: str) -> BaselineSpec:
         if not np.isfinite(value) or (kind != "constant" and value <= 0):
             raise UsageProblem(f"--baseline {text}: {kind} needs a {'finite' if kind == 'constant' else 'positive'} number")
         return BaselineSpec(kind, value)
+    if text.startswith("samples:"):
+        path = Path(text[len("samples:") :])
+        if not path.exists():
+            raise UsageProblem(f"--baseline {text}: no such reference set (a folder of images or an .npy/.npz file)")
+        return BaselineSpec("samples", path=path)
     if text.endswith((".npy", ".npz")):
         path = Path(text)
         if not path.is_file():
@@ -83,13 +89,16 @@ class Baselines:
     """Makes [G, K, ...] baselines for a group of inputs; random kinds are seeded per instance so
     the result does not depend on batching or on which instances run together."""
 
-    def __init__(self, spec: BaselineSpec, *, samples: int, seed: int, value_range: tuple[float, float], input_shape: tuple, count: int | None, layout: list | None = None):
+    def __init__(self, spec: BaselineSpec, *, samples: int, seed: int, value_range: tuple[float, float], input_shape: tuple, count: int | None,
+                 layout: list | None = None, reference=None):
+        """reference: for samples:PATH, the reference set (data.reference.ReferenceSet)."""
         self.spec = spec
         self.samples = samples if spec.random else 1
         self.seed = seed
         self.low, self.high = value_range
         self.per_instance = None
         self.single = None
+        self.reference = reference
         if spec.kind == "file":
             data = _load_baseline_file(spec.path, layout)
             if _fits(data.shape, input_shape):
@@ -106,7 +115,8 @@ class Baselines:
         if spec.kind == "blur" and len(input_shape) not in (2, 3):
             raise UsageProblem(f"--baseline blur needs image inputs (H, W[, C]); inputs are {tuple(input_shape)}")
 
-    def make(self, x: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    def make(self, x: np.ndarray, indices: np.ndarray, ids: list[str]) -> np.ndarray:
+        """x [G, ...], their positions in the input and ids -> baselines [G, K, ...]."""
         kind, k = self.spec.kind, self.samples
         shape = (len(x), k, *x.shape[1:])
         if kind == "zero":
@@ -123,9 +133,11 @@ class Baselines:
                 raise InstanceError(f"no baseline for row {indices.max()} in {self.spec.path} ({len(self.per_instance)} baselines)")
             return self.per_instance[indices][:, None].astype(np.float32)
         out = np.empty(shape, np.float32)
-        for row, (image, index) in enumerate(zip(x, indices)):
-            rng = np.random.default_rng([self.seed, int(index)])
-            if kind == "uniform":
+        for row, (image, ident) in enumerate(zip(x, ids)):
+            rng = instance_rng(self.seed, ident, "baseline")
+            if kind == "samples":  # expected gradients: K draws from the reference set, with replacement
+                out[row] = self.reference.get(rng.integers(0, len(self.reference), size=k))
+            elif kind == "uniform":
                 out[row] = rng.uniform(self.low, self.high, size=(k, *x.shape[1:]))
             else:  # gaussian: the input plus noise, kept in the input's range
                 noise = rng.normal(0.0, self.spec.value, size=(k, *x.shape[1:]))

@@ -13,6 +13,8 @@ from igcli.methods.quadrature import METHODS
 from igcli.render import DEFAULT_SIGN, SIGNS
 from igcli.sinks.arrays import FORMATS
 
+PATHS = ("straight", "blur", "guided")
+
 
 def option(default, help: str, *, flag: bool = False, names: tuple[str, ...] = (), choices=None, type=None, path=False):
     """A field that is also a command-line option (names: its spellings [--field-name])."""
@@ -32,7 +34,16 @@ class ExplainOptions:
     max_steps: int = option(1024, "--steps auto: most gradient evaluations per path.")
     method: str | None = option(None, "Quadrature rule [gausslegendre; riemann_trapezoid with --steps auto].", choices=METHODS)
     batch_size: str = option("auto", "Path points per gradient call: N or auto.")
-    baseline: str = option("zero", "zero|black|white|constant:V|uniform|gaussian:SIGMA|blur:SIGMA|PATH.")
+    path: str = option("straight", "The path from baseline to input: straight (IG), blur (Blur IG), guided (Guided IG).", choices=PATHS)
+    blur_sigma: float = option(50.0, "--path blur: the largest Gaussian sigma in pixels, where the path starts.")
+    blur_derivative: str = option("exact", "--path blur: the path's velocity: exact, or finite (PAIR saliency's forward difference).", choices=("exact", "finite"))
+    guided_fraction: float = option(0.25, "--path guided: fraction of the features moved at each step, smallest |gradient| first.")
+    guided_max_dist: float = option(0.02, "--path guided: how far (in alpha) a feature may stray from the straight line.")
+    idgi: bool = option(False, "Weigh every step by the change of F, along the gradient's direction (IDGI): exactly complete.", flag=True)
+    smooth: int = option(0, "SmoothGrad: average over N noisy copies of each input [0: off].")
+    noise: float = option(0.15, "--smooth: the noise's standard deviation, as a fraction of the input's value range.")
+    smooth_squared: bool = option(False, "--smooth: average the squared attributions (SmoothGrad-Squared).", flag=True)
+    baseline: str = option("zero", "zero|black|white|constant:V|uniform|gaussian:SIGMA|blur:SIGMA|samples:PATH|PATH.")
     baseline_samples: int = option(1, "Average IG over K random baselines.")
     seed: int = option(0, "Seed for random baselines.")
     target: str = option("predicted", "predicted|INT|I,J|NAME|labels:PATH|label.")

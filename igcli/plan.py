@@ -26,6 +26,7 @@ from igcli.data.preprocess import Preprocess, parse_floats
 from igcli.errors import UsageProblem
 from igcli.methods.quadrature import alphas_and_weights
 from igcli.options import NOT_IN_FINGERPRINT, ExplainOptions
+from igcli.smoothing import Smoothing
 from igcli.targets import Targets, parse_target, read_class_names
 
 
@@ -39,6 +40,7 @@ class RunPlan:
     targets: Targets
     class_names: tuple[str, ...] | None
     preprocess: Preprocess
+    smoothing: Smoothing | None  # --smooth N
     input_kind: str  # images, table or arrays
     features: tuple[str, ...]  # table inputs: the feature columns
     skipped: tuple[str, ...]  # files in an image folder that are not images
@@ -95,8 +97,14 @@ def make_plan(options: ExplainOptions, warn=print) -> tuple[RunPlan, Workbench]:
     has_labels = isinstance(inputs, CsvInputs) and options.label_column is not None
     targets = parse_target(options.target, output_shape=model.output_shape, class_names=class_names, count=inputs.count, has_label_column=has_labels)
     preprocess = checked["preprocess"]
+    reference = None
+    if checked["baseline"].kind == "samples":
+        from igcli.data.reference import ReferenceSet
+
+        reference = ReferenceSet(checked["baseline"].path, model_shape=inputs.instance_shape, images=checked["images"], layout=model.input_layout)
     baselines = Baselines(checked["baseline"], samples=options.baseline_samples, seed=options.seed, value_range=preprocess.value_range(inputs.instance_shape),
-                          input_shape=model.input_shape, count=inputs.count, layout=model.input_layout)
+                          input_shape=model.input_shape, count=inputs.count, layout=model.input_layout, reference=reference)
+    _check_method_fits(options, model, space)
     if baselines.samples < options.baseline_samples:
         warn(f"warning: --baseline-samples {options.baseline_samples} ignored: baseline {options.baseline} is not random")
     kind = "images" if isinstance(inputs, ImageInputs) else "table" if isinstance(inputs, CsvInputs) else "arrays"
@@ -115,13 +123,15 @@ def make_plan(options: ExplainOptions, warn=print) -> tuple[RunPlan, Workbench]:
     }
     if checked["steps"] is None:
         parameters.update(tolerance=options.tolerance, max_steps=options.max_steps)
+    parameters.update(_method_parameters(options))
     if kind == "images":
         parameters.update(scale=options.scale, color=options.color, image_size=f"{inputs.size[0]}x{inputs.size[1]}")
     if options.layer:
         parameters.update(layer=options.layer, layer_input=options.layer_input, layer_type=space.layer_type)
     plan = RunPlan(
         options=options, rule=checked["rule"], steps=checked["steps"], batch_size=checked["batch_size"], baselines=baselines, targets=targets,
-        class_names=tuple(class_names) if class_names else None, preprocess=preprocess, input_kind=kind,
+        class_names=tuple(class_names) if class_names else None, preprocess=preprocess,
+        smoothing=Smoothing(options.smooth, options.noise, options.seed, options.smooth_squared) if options.smooth else None, input_kind=kind,
         features=tuple(getattr(inputs, "features", ())), skipped=tuple(str(p) for p in getattr(inputs, "skipped", [])),
         stored_shape=tuple(space.stored_shape), per_token=space.per_token, layout=tuple(model.input_layout),
         parameters=parameters, fingerprint=_fingerprint(options, sha256),
@@ -147,6 +157,7 @@ def _check_options(options: ExplainOptions) -> dict:
             raise UsageProblem(f"--max-steps {options.max_steps}: must be at least {MIN_STEPS} (the first mesh of --steps auto)")
     if options.baseline_samples < 1:
         raise UsageProblem(f"--baseline-samples {options.baseline_samples}: must be at least 1")
+    _check_method_options(options, steps)
     try:
         alphas_and_weights(rule, steps or 2)
     except ValueError as error:
@@ -165,6 +176,56 @@ def _check_options(options: ExplainOptions) -> dict:
     if not Path(options.model).exists():  # before the seconds of importing TensorFlow
         raise UsageProblem(f"{options.model}: no such model file or directory")
     return checked
+
+
+def _check_method_options(options: ExplainOptions, steps: int | None) -> None:
+    """The path, IDGI and SmoothGrad options, and how they combine with the rest."""
+    if options.path != "straight":
+        if steps is None:
+            raise UsageProblem(f"--steps auto refines the straight path only; give --path {options.path} a number of steps")
+        if options.path == "guided" and options.method is not None:
+            raise UsageProblem("--method does not apply to --path guided: Guided IG takes its own steps (--steps)")
+        if options.path == "blur" and (options.baseline != "zero" or options.baseline_samples != 1):
+            raise UsageProblem("--path blur starts from the blurred input: --baseline and --baseline-samples do not apply")
+    if options.path == "blur" and not options.blur_sigma > 0:
+        raise UsageProblem(f"--blur-sigma {options.blur_sigma}: must be positive")
+    if not 0 < options.guided_fraction <= 1:
+        raise UsageProblem(f"--guided-fraction {options.guided_fraction}: must be in (0, 1]")
+    if not 0 <= options.guided_max_dist <= 1:
+        raise UsageProblem(f"--guided-max-dist {options.guided_max_dist}: must be in [0, 1]")
+    if options.idgi and steps is None:
+        raise UsageProblem("--idgi weighs a fixed set of points; give --steps a number")
+    if options.smooth < 0:
+        raise UsageProblem(f"--smooth {options.smooth}: must be 0 (off) or a number of noisy copies")
+    if options.smooth and not options.noise > 0:
+        raise UsageProblem(f"--noise {options.noise}: must be positive")
+    if options.smooth_squared and not options.smooth:
+        raise UsageProblem("--smooth-squared needs --smooth N")
+    if options.smooth_squared and options.max_delta is not None:
+        raise UsageProblem("--max-delta: squared attributions (--smooth-squared) have no completeness to check")
+
+
+def _check_method_fits(options: ExplainOptions, model, space) -> None:
+    """What needs the model and the attribution space to check."""
+    if options.path == "blur" and (len(space.shape) != 3 or space.to_space is not None or model.input_layout):
+        raise UsageProblem(f"--path blur blurs images (height, width, channels) at the model input; these are {tuple(space.shape)}"
+                           + (" at a layer" if space.to_space is not None else ""))
+    if options.smooth and "int" in str(model.input_dtype):
+        raise UsageProblem("--smooth adds noise to the input: token ids cannot take it")
+
+
+def _method_parameters(options: ExplainOptions) -> dict:
+    """The method's settings, recorded where they differ from plain IG."""
+    recorded = {"path": options.path}
+    if options.path == "blur":
+        recorded.update(blur_sigma=options.blur_sigma, blur_derivative=options.blur_derivative)
+    if options.path == "guided":
+        recorded.update(guided_fraction=options.guided_fraction, guided_max_dist=options.guided_max_dist)
+    if options.idgi:
+        recorded["idgi"] = True
+    if options.smooth:
+        recorded.update(smooth=options.smooth, noise=options.noise, smooth_squared=options.smooth_squared)
+    return recorded if len(recorded) > 1 or options.path != "straight" else {}
 
 
 def _parse_steps(value) -> int | None:

@@ -142,11 +142,11 @@ def test_out_of_memory_halves_the_batch_and_redoes_the_chunk():
     engine = IntegratedGradients.build(_cubic_sum, (2, 3), alphas, weights, batch_size=80, branches=2)
     compiled, calls = engine.core.call, []
 
-    def small_device(row_tensors, point_rows, alphas, weights, targets, per_point=False):
+    def small_device(row_tensors, point_rows, alphas, weights, targets, mode="sums"):
         calls.append(int(point_rows.shape[0]))
         if calls[-1] > 20:
             raise tf.errors.ResourceExhaustedError(None, None, "out of memory (simulated)")
-        return compiled(row_tensors, point_rows, alphas, weights, targets, per_point)
+        return compiled(row_tensors, point_rows, alphas, weights, targets, mode)
 
     engine.core.call = small_device
     result = engine.explain(x, np.zeros((5, 1, 2, 3), np.float32), np.zeros(5, np.int64))

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from igcli.methods.base import RowMethod, RowResults, Rows
 from igcli.methods.core import GradientCore, PathRows
-from igcli.methods.explanation import Explanation
 from igcli.methods.paths import StraightLine
 
 GRID = 1 << 30  # positions along the path are integers k / GRID: exact, and fine enough
@@ -79,7 +79,7 @@ class _Path:
             del self.vectors[position]
 
 
-class AdaptiveIntegratedGradients:
+class AdaptiveIntegratedGradients(RowMethod):
     path = StraightLine()
 
     def __init__(self, core: GradientCore, tolerance: float, max_steps: int):
@@ -92,29 +92,22 @@ class AdaptiveIntegratedGradients:
     def build(cls, model_call, input_shape: tuple, tolerance: float, max_steps: int, batch_size: int, branches: int | None = None, xla: bool = False):
         return cls(GradientCore(model_call, input_shape, cls.path, batch_size, branches, xla), tolerance, max_steps)
 
-    def outputs(self, x: np.ndarray) -> np.ndarray:
-        return self.core.outputs(x)
-
-    def explain(self, x: np.ndarray, baselines: np.ndarray, targets: np.ndarray, x_outputs: np.ndarray | None = None) -> Explanation:
-        """x [G, ...], baselines [G, K, ...] (K baseline samples, averaged), targets [G]."""
-        groups, samples = baselines.shape[:2]
-        x = np.asarray(x, np.float32)
-        rows_x = np.repeat(x, samples, axis=0)
-        starts = np.asarray(baselines, np.float32).reshape(rows_x.shape)
-        tensors = {"start": starts, "delta": rows_x - starts}
-        row_targets = np.repeat(np.asarray(targets, np.int32), samples)
-        paths = [_Path() for _ in range(groups * samples)]
+    def attribute(self, rows: Rows) -> RowResults:
+        tensors = {"start": rows.baselines, "delta": rows.x - rows.baselines}
+        paths = [_Path() for _ in range(len(rows.targets))]
+        groups = int(rows.instance.max()) + 1 if len(rows.instance) else 0
+        own_rows = [np.flatnonzero(rows.instance == i) for i in range(groups)]
         first = np.arange(0, GRID + 1, GRID // (2 * START_LEAVES))
         pending = {row: list(first) for row in range(len(paths))}
         estimates = np.full(groups, np.inf)
         at_max = np.zeros(groups, bool)
         while pending:
-            self._evaluate(paths, pending, tensors, row_targets)
+            self._evaluate(paths, pending, tensors, rows.targets)
             for row, positions in pending.items():
                 self._grow(paths[row], positions)
             pending = {}
-            for instance in range(groups):
-                own = paths[instance * samples : (instance + 1) * samples]
+            for instance, members in enumerate(own_rows):
+                own = [paths[r] for r in members]
                 estimates[instance] = _estimate(own)
                 if estimates[instance] <= self.tolerance:
                     continue
@@ -122,17 +115,13 @@ class AdaptiveIntegratedGradients:
                 if not chosen:
                     at_max[instance] = True
                 for k, positions in chosen.items():
-                    pending[instance * samples + k] = positions
+                    pending[int(members[k])] = positions
             for path in paths:
                 path.release_unused()
-        attributions = np.stack([np.mean([p.total for p in paths[i * samples : (i + 1) * samples]], axis=0) for i in range(groups)])
-        if x_outputs is None:
-            x_outputs = self.outputs(x)
-        scores = np.take_along_axis(x_outputs, np.asarray(targets)[:, None], axis=1)[:, 0]
-        baseline_scores = np.array([[p.values[0] for p in paths[i * samples : (i + 1) * samples]] for i in range(groups)], np.float64).mean(axis=1)
-        steps = np.array([sum(p.evaluations for p in paths[i * samples : (i + 1) * samples]) for i in range(groups)], np.int64)
+        steps = np.array([sum(paths[r].evaluations for r in members) for members in own_rows], np.int64)
         unconverged = at_max & ~(estimates <= self.tolerance)  # stopped at --max-steps (or as fine as positions go)
-        return Explanation(attributions.astype(np.float32), scores, baseline_scores, steps=steps, error_estimates=estimates, hit_max_steps=unconverged)
+        return RowResults(np.stack([p.total for p in paths]).astype(np.float32), np.array([p.values[0] for p in paths]),
+                          steps=steps, error_estimates=estimates, hit_max_steps=unconverged)
 
     def _evaluate(self, paths: list, pending: dict, tensors: dict, row_targets: np.ndarray) -> None:
         """One batch of gradient calls for every pending point of every path."""

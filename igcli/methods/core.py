@@ -28,6 +28,9 @@ AUTO_BATCH_BYTES = 1 << 24
 AUTO_BATCH_LIMITS = (1, 1024)
 AUTO_BATCH_CPU_MAX = 64
 CPU_BRANCHES = 2
+# What a compiled call returns: per-row sums, per-point contributions, per-point IDGI directions,
+# or (forward passes only) the model's value at each point.
+MODES = ("sums", "points", "idgi", "values")
 
 
 def on_gpu() -> bool:
@@ -57,13 +60,18 @@ class Path(Protocol):
     """A family of paths, built inside the compiled function.
 
     row_fields: the per-row tensors the path needs, each shaped like one instance (in engine space).
-    points(rows, alphas): rows holds each field gathered to one row per point ([p, ...]); -> [p, ...].
-    finish(sums, rows): sums[r] = sum_k w_k dF/dx at row r's points ([r, ...]); rows per row;
-        -> the attributions (for the straight line, (x - x') * sums)."""
+    points(rows, alphas): rows holds each field gathered to one row per point ([p, ...]), alphas
+        are float64 [p, 1, ...]; -> [p, ...] float32.
+    weigh(grads, rows, alphas): w_k dF/dx at each point -> what each point adds to its row's sum
+        (a curved path multiplies by its velocity here; the straight line leaves it as is).
+    finish(sums, rows): a row's sum, with that row's tensors -> its attributions (for the straight
+        line, (x - x') * sums, its velocity taken out of the sum)."""
 
     row_fields: tuple[str, ...]
 
     def points(self, rows: dict, alphas): ...
+
+    def weigh(self, grads, rows: dict, alphas): ...
 
     def finish(self, sums, rows: dict): ...
 
@@ -95,6 +103,7 @@ class GradientCore:
         rank = len(input_shape)
         instances = tf.TensorSpec([None, *input_shape], tf.float32)
         vector = tf.TensorSpec([None], tf.float32)
+        positions = tf.TensorSpec([None], tf.float64)  # alphas: a path may need them exact (Blur IG's sigmas)
         indices = tf.TensorSpec([None], tf.int32)
 
         def flat_outputs(x):
@@ -108,27 +117,36 @@ class GradientCore:
                 selected = tf.gather(flat_outputs(points), targets[:, None], batch_dims=1)
             return tape.gradient(selected, points), selected[:, 0]
 
-        def weighted_sums(row_tensors, point_rows, alphas, weights, targets, branches, per_point):
+        def path_calls(row_tensors, point_rows, alphas, weights, targets, branches, mode):
             rows = dict(zip(path.row_fields, row_tensors))
             at_points = {name: tf.gather(tensor, point_rows) for name, tensor in rows.items()}
-            points = path.points(at_points, tf.reshape(alphas, [-1, *[1] * rank]))
+            shaped_alphas = tf.reshape(alphas, [-1, *[1] * rank])
+            points = path.points(at_points, shaped_alphas)
+            point_targets = tf.gather(targets, point_rows)
+            if mode == "values":  # F along the path, forward passes only
+                return tf.gather(flat_outputs(points), point_targets[:, None], batch_dims=1)[:, 0]
             # Independent branches: the runtime runs them side by side on the CPU's cores, which
             # kept both cores busier than one call of twice the size (measured in benchmarks/).
             # Never more branches than points: an empty batch through a convolution or a
             # BatchNormalization is an error on some CPUs' kernels.
             sizes = tf.shape(points)[0] // branches + tf.cast(tf.range(branches) < tf.shape(points)[0] % branches, tf.int32)
-            parts = zip(tf.split(points, sizes, num=branches), tf.split(tf.gather(targets, point_rows), sizes, num=branches))
+            parts = zip(tf.split(points, sizes, num=branches), tf.split(point_targets, sizes, num=branches))
             grads, values = zip(*[self._point_gradients(p, t) for p, t in parts])
-            grads = tf.concat(grads, 0) * tf.reshape(weights, [-1, *[1] * rank])
-            if per_point:  # each point's own contribution, finished with its row's tensors
-                return path.finish(grads, at_points), tf.concat(values, 0)
+            grads, values = tf.concat(grads, 0), tf.concat(values, 0)
+            if mode == "idgi":  # the gradient's direction, as the share of each feature in |g|^2
+                squares = tf.square(grads)
+                total = tf.reduce_sum(squares, axis=list(range(1, rank + 1)), keepdims=True)
+                return tf.math.divide_no_nan(squares, total), values
+            grads = path.weigh(grads * tf.reshape(weights, [-1, *[1] * rank]), at_points, shaped_alphas)
+            if mode == "points":  # each point's own contribution, finished with its row's tensors
+                return path.finish(grads, at_points), values
             # Sorted segments are summed in point order, as a reduction over a [rows, m] axis
             # would; XLA has no sorted segment sum, only the unsorted one (another order).
             if xla:
                 sums = tf.math.unsorted_segment_sum(grads, point_rows, tf.shape(targets)[0])
             else:
                 sums = tf.math.segment_sum(grads, point_rows)
-            return path.finish(sums, rows), tf.concat(values, 0)
+            return path.finish(sums, rows), values
 
         # One trace per run for each function; the branches share one traced gradient function.
         # A call with fewer points than branches uses a wrapper with fewer branches, traced on
@@ -137,32 +155,33 @@ class GradientCore:
         jit = xla or None
         self._outputs = tf.function(flat_outputs, input_signature=[instances], jit_compile=jit)
         self._point_gradients = tf.function(point_gradients, input_signature=[instances, indices], jit_compile=jit)
-        signature = [tuple(instances for _ in path.row_fields), indices, vector, vector, indices]
+        signature = [tuple(instances for _ in path.row_fields), indices, positions, vector, indices]
 
-        def compiled(branches, per_point):
-            def sums(row_tensors, point_rows, alphas, weights, targets):
-                return weighted_sums(row_tensors, point_rows, alphas, weights, targets, branches, per_point)
+        def compiled(branches, mode):
+            def call(row_tensors, point_rows, alphas, weights, targets):
+                return path_calls(row_tensors, point_rows, alphas, weights, targets, branches, mode)
 
-            return tf.function(sums, input_signature=signature, jit_compile=jit)
+            return tf.function(call, input_signature=signature, jit_compile=jit)
 
-        # traced on first use: a run that never asks for per-point vectors never traces them
-        self._compiled = {(b, per_point): compiled(b, per_point) for b in range(1, self.branches + 1) for per_point in (False, True)}
+        # traced on first use: a run uses one or two of these
+        self._compiled = {(b, mode): compiled(b, mode) for b in range(1, self.branches + 1) for mode in MODES if mode != "values"}
+        self._compiled[1, "values"] = compiled(1, "values")
 
     def outputs(self, x: np.ndarray) -> np.ndarray:
         """All of the model's output values per instance, flattened: [G, M]."""
         return self._outputs(self._tf.constant(x, self._tf.float32)).numpy()
 
-    def call(self, row_tensors: tuple, point_rows, alphas, weights, targets, per_point: bool = False):
-        """One gradient call, in as many branches as it has points (at most self.branches)."""
-        branches = max(1, min(self.branches, int(point_rows.shape[0])))
-        return self._compiled[branches, per_point](row_tensors, point_rows, alphas, weights, targets)
+    def call(self, row_tensors: tuple, point_rows, alphas, weights, targets, mode: str = "sums"):
+        """One call, in as many branches as it has points (at most self.branches)."""
+        branches = 1 if mode == "values" else max(1, min(self.branches, int(point_rows.shape[0])))
+        return self._compiled[branches, mode](row_tensors, point_rows, alphas, weights, targets)
 
     def weighted_sums(self, rows: PathRows) -> tuple[np.ndarray, np.ndarray]:
         """-> (attributions [R, ...] float32, the target's value F at every point [P])."""
         results = None
         filled = np.zeros(len(rows.targets), bool)
         values = np.zeros(len(rows.point_rows), np.float32)
-        for start, stop, first, last, part, part_values in self._calls(rows, per_point=False):
+        for start, stop, first, last, part, part_values in self._calls(rows, "sums"):
             if results is None:
                 results = np.zeros((len(rows.targets), *part.shape[1:]), part.dtype)
             # A row met for the first time takes its sum as computed (bit for bit, signed zeros
@@ -175,41 +194,50 @@ class GradientCore:
             values[start:stop] = part_values
         return results, values
 
-    def point_contributions(self, rows: PathRows) -> tuple[np.ndarray, np.ndarray]:
-        """Each point's own finished contribution instead of the rows' sums (for the straight
-        line: w_k (x - x') dF/dx at the point): -> ([P, ...] float32, F at every point [P])."""
+    def point_contributions(self, rows: PathRows, mode: str = "points") -> tuple[np.ndarray, np.ndarray]:
+        """Each point's own result instead of the rows' sums: its finished contribution
+        (mode "points"; for the straight line w_k (x - x') dF/dx), or the share of each feature
+        in |dF/dx|^2 (mode "idgi"). -> ([P, ...] float32, F at every point [P])."""
         results = None
         values = np.zeros(len(rows.point_rows), np.float32)
-        for start, stop, _, _, part, part_values in self._calls(rows, per_point=True):
+        for start, stop, _, _, part, part_values in self._calls(rows, mode):
             if results is None:
                 results = np.zeros((len(rows.point_rows), *part.shape[1:]), part.dtype)
             results[start:stop] = part
             values[start:stop] = part_values
         return results, values
 
-    def _calls(self, rows: PathRows, per_point: bool):
-        """Run every gradient call of `rows`, yielding (first point, end point, first row, end row,
-        the call's results, its values) as numpy."""
+    def path_values(self, rows: PathRows) -> np.ndarray:
+        """F at the rows' path points, forward passes only: [P]."""
+        values = np.zeros(len(rows.point_rows), np.float32)
+        for start, stop, _, _, part, _ in self._calls(rows, "values"):
+            values[start:stop] = part
+        return values
+
+    def _calls(self, rows: PathRows, mode: str):
+        """Run every call of `rows`, yielding (first point, end point, first row, end row, the
+        call's results, its values) as numpy."""
         tf = self._tf
         tensors = [np.asarray(rows.tensors[name], np.float32) for name in self.path.row_fields]
         point_rows = np.asarray(rows.point_rows, np.int32)
-        alphas, weights = np.asarray(rows.alphas, np.float32), np.asarray(rows.weights, np.float32)
+        alphas, weights = np.asarray(rows.alphas, np.float64), np.asarray(rows.weights, np.float32)
         targets = np.asarray(rows.targets, np.int32)
         start = 0
         while start < len(point_rows):
             stop = _call_end(point_rows, start, self.batch_size)
             first, last = point_rows[start], point_rows[stop - 1] + 1
             try:
-                part, part_values = self.call(
+                out = self.call(
                     tuple(tf.constant(t[first:last]) for t in tensors), tf.constant(point_rows[start:stop] - first),
-                    tf.constant(alphas[start:stop]), tf.constant(weights[start:stop]), tf.constant(targets[first:last]), per_point,
+                    tf.constant(alphas[start:stop]), tf.constant(weights[start:stop]), tf.constant(targets[first:last]), mode,
                 )
             except tf.errors.ResourceExhaustedError:
                 if self.batch_size == 1:
                     raise
                 self.batch_size //= 2  # out of memory: halve and redo this call
                 continue
-            yield start, stop, first, last, part.numpy(), part_values.numpy()
+            part, part_values = (out, None) if mode == "values" else out
+            yield start, stop, first, last, part.numpy(), None if part_values is None else part_values.numpy()
             start = stop
 
 

@@ -19,6 +19,9 @@ class Explanation:
     steps: np.ndarray | None = None
     error_estimates: np.ndarray | None = None
     hit_max_steps: np.ndarray | None = None
+    # what the attributions must add up to when it is not F(x) - F(x'): over noisy copies
+    # (SmoothGrad) the mean change along their paths; NaN where completeness does not apply
+    gap: np.ndarray | None = None
 
     @property
     def sums(self) -> np.ndarray:
@@ -26,5 +29,7 @@ class Explanation:
 
     @property
     def deltas(self) -> np.ndarray:
-        """Completeness error: sum(A) - (F(x) - F(x'))."""
+        """Completeness error: sum(A) - (F(x) - F(x')), or sum(A) - gap."""
+        if self.gap is not None:
+            return self.sums - self.gap
         return self.sums - (self.scores.astype(np.float64) - self.baseline_scores)

@@ -1,51 +1,55 @@
-"""Integrated Gradients along the straight line: the path and the quadrature rule, as data for
-the gradient core.
+"""Integrated Gradients along a path the core builds (the straight line, or Blur IG's blur path):
+the path and the quadrature rule, as data for the gradient core.
 
-Cost is (instances x baseline samples x steps) forward+backward passes, plus one forward pass
-per instance for F(x) and per distinct baseline for F(x')."""
+Cost is (instances x copies x baseline samples x steps) forward+backward passes, plus one
+forward pass per distinct path start for F(x'). With idgi, each point's share of the step's change
+in F replaces the quadrature weight (IDGI, Yang, Wang and Bilen 2023): same gradient evaluations."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from igcli.methods.base import RowMethod, RowResults, Rows
 from igcli.methods.core import GradientCore, PathRows
-from igcli.methods.explanation import Explanation
 from igcli.methods.paths import StraightLine
 
+IDGI_MEMORY = 1 << 28  # bytes of per-point directions held at once; rows are taken in slices that fit
 
-class IntegratedGradients:
-    path = StraightLine()
 
-    def __init__(self, core: GradientCore, alphas: np.ndarray, weights: np.ndarray):
+class IntegratedGradients(RowMethod):
+    def __init__(self, core: GradientCore, alphas: np.ndarray, weights: np.ndarray, idgi: bool = False):
         self.core = core
-        self.alphas = np.asarray(alphas, np.float32)
+        self.path = core.path
+        self.alphas = np.asarray(alphas, np.float64)
         self.weights = np.asarray(weights, np.float32)
+        self.idgi = idgi
         self._shared_baseline = None  # (baseline, its outputs): see _baseline_outputs
 
     @classmethod
-    def build(cls, model_call, input_shape: tuple, alphas, weights, batch_size: int, branches: int | None = None, xla: bool = False):
-        return cls(GradientCore(model_call, input_shape, cls.path, batch_size, branches, xla), alphas, weights)
+    def build(cls, model_call, input_shape: tuple, alphas, weights, batch_size: int, branches: int | None = None, xla: bool = False,
+              path=None, idgi: bool = False):
+        core = GradientCore(model_call, input_shape, path or StraightLine(), batch_size, branches, xla)
+        return cls(core, alphas, weights, idgi)
 
-    def outputs(self, x: np.ndarray) -> np.ndarray:
-        return self.core.outputs(x)
+    def tensors(self, rows: Rows) -> dict:
+        if isinstance(self.path, StraightLine):
+            return {"start": rows.baselines, "delta": rows.x - rows.baselines}
+        return {"x": rows.x}
 
-    def explain(self, x: np.ndarray, baselines: np.ndarray, targets: np.ndarray, x_outputs: np.ndarray | None = None) -> Explanation:
-        """x [G, ...], baselines [G, K, ...] (K baseline samples, averaged), targets [G] flat output indices."""
-        groups, samples = baselines.shape[:2]
-        x = np.asarray(x, np.float32)
-        rows_x = np.repeat(x, samples, axis=0)
-        rows_baseline = np.asarray(baselines, np.float32).reshape(rows_x.shape)
-        rows_target = np.repeat(np.asarray(targets, np.int32), samples)
-        rows = PathRows.same_rule({"start": rows_baseline, "delta": rows_x - rows_baseline}, rows_target, self.alphas, self.weights)
-        attributions, _ = self.core.weighted_sums(rows)
-        attributions = attributions.reshape(groups, samples, *x.shape[1:]).mean(axis=1)
-        if x_outputs is None:
-            x_outputs = self.outputs(x)
-        scores = np.take_along_axis(x_outputs, np.asarray(targets)[:, None], axis=1)[:, 0]
-        baseline_outputs = self._baseline_outputs(rows_baseline)
-        baseline_scores = np.take_along_axis(baseline_outputs, rows_target[:, None].astype(np.int64), axis=1)[:, 0]
-        baseline_scores = baseline_scores.astype(np.float64).reshape(groups, samples).mean(axis=1)
-        return Explanation(attributions.astype(np.float32), scores, baseline_scores)
+    def attribute(self, rows: Rows) -> RowResults:
+        tensors = self.tensors(rows)
+        if self.idgi:
+            attributions, start_values = self._idgi(tensors, rows.targets)
+        else:
+            attributions, _ = self.core.weighted_sums(PathRows.same_rule(tensors, rows.targets, self.alphas, self.weights))
+            start_values = self._start_values(rows, tensors)
+        return RowResults(attributions, start_values)
+
+    def _start_values(self, rows: Rows, tensors: dict) -> np.ndarray:
+        if isinstance(self.path, StraightLine):
+            outputs = self._baseline_outputs(rows.baselines)
+            return np.take_along_axis(outputs, rows.targets[:, None].astype(np.int64), axis=1)[:, 0]
+        return self.core.path_values(PathRows.same_rule(tensors, rows.targets, np.zeros(1), np.ones(1)))
 
     def _baseline_outputs(self, baselines: np.ndarray) -> np.ndarray:
         """F(x') for every row; one forward pass per run when all rows share one baseline
@@ -56,3 +60,35 @@ class IntegratedGradients:
         if self._shared_baseline is None or not np.array_equal(self._shared_baseline[0], first):
             self._shared_baseline = (first.copy(), self.outputs(first[None])[0])
         return np.broadcast_to(self._shared_baseline[1], (len(baselines), len(self._shared_baseline[1])))
+
+    def _idgi(self, tensors: dict, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each path point's direction g^2 / |g|^2 weighted by the change of F over its stretch of
+        the path: the stretches run from point to point, the first from the start and the last to
+        the end, so they add up to F(end) - F(start) exactly (completeness by construction)."""
+        order = np.argsort(self.alphas, kind="stable")
+        alphas = self.alphas[order]
+        ends = self.core.path_values(PathRows.same_rule(tensors, targets, np.array([0.0, 1.0]), np.ones(2))).reshape(-1, 2).astype(np.float64)
+        count = len(targets)
+        size = int(np.prod(next(iter(tensors.values())).shape[1:]))
+        per_slice = max(1, IDGI_MEMORY // (4 * size * len(alphas)))
+        results = []
+        for first in range(0, count, per_slice):
+            part = {name: tensor[first : first + per_slice] for name, tensor in tensors.items()}
+            rows = PathRows.same_rule(part, targets[first : first + per_slice], alphas, np.ones(len(alphas)))
+            directions, values = self.core.point_contributions(rows, mode="idgi")
+            results.append(idgi_sum(directions.reshape(-1, len(alphas), size), values.reshape(-1, len(alphas)), ends[first : first + per_slice]))
+        attributions = np.concatenate(results).reshape(count, *next(iter(tensors.values())).shape[1:])
+        return attributions.astype(np.float32), ends[:, 0]
+
+
+def idgi_sum(directions: np.ndarray, values: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """directions [R, n, D] (rows of g^2/|g|^2, zero where g = 0), values [R, n] F at the points in
+    path order, ends [R, 2] F at the start and end -> [R, D]. A point where the gradient vanishes
+    spreads its stretch's change evenly, so that nothing of F's change is lost."""
+    values = values.astype(np.float64)
+    changes = np.concatenate([values[:, 1:], ends[:, 1:]], axis=1) - values
+    changes[:, 0] += values[:, 0] - ends[:, 0]  # the stretch from the start to the first point
+    directions = directions.astype(np.float64)
+    empty = directions.sum(axis=2) == 0
+    directions[empty] = 1.0 / directions.shape[2]
+    return np.einsum("rn,rnd->rd", changes, directions)

@@ -9,7 +9,8 @@ from igcli.errors import InstanceError
 from igcli.results import Results
 
 
-def explain_group(method, space, batch, targets, baselines, class_names) -> Results:
+def explain_group(method, space, batch, plan) -> Results:
+    targets, baselines, class_names, smoothing = plan.targets, plan.baselines, plan.class_names, plan.smoothing
     results = Results.empty(batch, space.stored_shape)
     good = np.array([error is None for error in results.errors])
     if good.any():
@@ -24,7 +25,9 @@ def explain_group(method, space, batch, targets, baselines, class_names) -> Resu
         rows = np.flatnonzero(good)[keep]
         x = batch.arrays[rows]
         try:
-            baseline = baselines.make(x, batch.indices[rows]) if rows.size else None
+            ids = [batch.ids[row] for row in rows]
+            baseline = baselines.make(x, batch.indices[rows], ids) if rows.size else None
+            copies = smoothing.make(x, ids) if smoothing and rows.size else None
         except InstanceError as error:
             for row in rows:
                 results.errors[row] = str(error)
@@ -32,8 +35,10 @@ def explain_group(method, space, batch, targets, baselines, class_names) -> Resu
         if rows.size:
             x = x_space[keep]
             if space.to_space is not None:  # the path runs between the activations of x and x'
-                baseline = space.map(baseline.reshape(-1, *baseline.shape[2:])).reshape(*baseline.shape[:2], *x.shape[1:])
-            explanation = method.explain(x, baseline, chosen[keep], x_outputs=outputs[keep])
+                baseline = _map_rows(space, baseline, x.shape[1:])
+                copies = None if copies is None else _map_rows(space, copies, x.shape[1:])
+            explanation = method.explain(x, baseline, chosen[keep], x_outputs=outputs[keep], copies=copies,
+                                         squared=bool(smoothing and smoothing.squared))
             results.attributions[rows] = space.store(explanation.attributions)
             results.targets[rows] = chosen[keep]
             results.scores[rows] = explanation.scores
@@ -48,6 +53,11 @@ def explain_group(method, space, batch, targets, baselines, class_names) -> Resu
         results.target_names = [class_names[t] if t >= 0 else "" for t in results.targets]
         results.predicted_names = [class_names[p] if p >= 0 else "" for p in results.predicted]
     return results
+
+
+def _map_rows(space, rows: np.ndarray, shape: tuple) -> np.ndarray:
+    """[G, K, ...input] -> [G, K, ...engine space]."""
+    return space.map(rows.reshape(-1, *rows.shape[2:])).reshape(*rows.shape[:2], *shape)
 
 
 def mark_reusable(batch, journal) -> list[int]:

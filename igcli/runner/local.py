@@ -50,7 +50,7 @@ def run_local(plan, bench, progress=None, warn=print, started: float | None = No
         for batch in batches:
             tick = time.perf_counter()
             reused = mark_reusable(batch, journal)
-            results = explain_group(method, space, batch, plan.targets, plan.baselines, plan.class_names)
+            results = explain_group(method, space, batch, plan)
             for row in reused:
                 journal.fill(results, row)
                 results.extras[row]["reused"] = True
