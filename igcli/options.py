@@ -72,6 +72,7 @@ class ExplainOptions:
     clip_percentile: float = option(99.5, "Heatmaps: magnitude percentile shown at full colour.")
     alpha: float = option(0.6, "Heatmaps: opacity of the colour over the image.")
     panel: bool = option(False, "Heatmaps: input | heatmap | overlay side by side.", flag=True)
+    report: bool = option(True, "OUT/report.html: the run, its failures, histograms, every instance and the worst heatmaps.", names=("--report/--no-report",))
     max_delta: float | None = option(None, "Exit 3 when any instance's relative completeness error exceeds this.", type=float)
     fail_fast: bool = option(False, "Stop at the first instance that fails.", flag=True)
     xla: bool = option(False, "Compile the gradient with XLA (try on GPUs; slower on the CPUs we measured).", flag=True)
@@ -90,4 +91,4 @@ def cli_fields():
 
 
 # Options that do not change any number or picture: a --resume may differ in them.
-NOT_IN_FINGERPRINT = ("out", "overwrite", "resume", "format", "max_delta", "fail_fast", "debug")
+NOT_IN_FINGERPRINT = ("out", "overwrite", "resume", "format", "max_delta", "fail_fast", "debug", "report")

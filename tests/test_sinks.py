@@ -40,8 +40,8 @@ def test_overwrite_removes_every_name_igcli_owns_and_nothing_else(igcli, table_m
     run = igcli("explain", table_model / "m.keras", table_model / "t.csv", "-o", out, "--overwrite", "--steps", 2)
     assert run.exit_code == 0, run.stderr
     left = sorted(p.name for p in out.iterdir())
-    assert left == [".igcli", "attributions.csv", "attributions.h5", "mine.txt", "run.json", "summary.csv"]
-    assert {"tokens.csv", "tokens", "heatmaps", "overview.png", ".arrays-*", "run.json", ".igcli"} <= set(owned_names())
+    assert left == [".igcli", "attributions.csv", "attributions.h5", "mine.txt", "report.html", "run.json", "summary.csv"]
+    assert {"tokens.csv", "tokens", "heatmaps", "overview.png", ".arrays-*", "run.json", "report.html", ".igcli"} <= set(owned_names())
 
 
 @pytest.mark.parametrize("fmt", ["h5", "npz", "npy"])

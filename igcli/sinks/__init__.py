@@ -13,6 +13,7 @@ tables.py     summary.csv, attributions.csv
 heatmaps.py   heatmaps/<id>.png, overview.png
 tokens.py     tokens.csv, tokens/<id>.html
 manifest.py   run.json
+report.py     report.html, written from the finished files (summary.csv, run.json, heatmaps)
 outdir.py     the output directory, --overwrite and --resume
 """
 
@@ -22,7 +23,7 @@ from typing import Protocol
 
 from igcli.journal import Journal
 from igcli.results import Results
-from igcli.sinks import manifest
+from igcli.sinks import manifest, report
 from igcli.sinks.arrays import H5Writer, NumpyWriter, open_array_writer
 from igcli.sinks.heatmaps import HeatmapWriter
 from igcli.sinks.tables import SummaryWriter, TableAttributionsWriter
@@ -45,7 +46,7 @@ SINK_TYPES = (Journal, H5Writer, NumpyWriter, SummaryWriter, TableAttributionsWr
 def owned_names() -> tuple[str, ...]:
     """Every name igcli may write in OUT, whichever sinks this run uses: an earlier run's
     tokens.csv goes with --overwrite even when this run writes none."""
-    return tuple(name for sink in SINK_TYPES for name in sink.OWNS) + manifest.OWNS
+    return tuple(name for sink in SINK_TYPES for name in sink.OWNS) + manifest.OWNS + report.OWNS
 
 
 def open_sinks(plan, parameters: dict) -> list:

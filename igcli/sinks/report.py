@@ -1,0 +1,919 @@
+"""report.html: one page to open after a run, from disk, offline.
+
+It shows the run's settings and counts, the failures, histograms of the relative deltas (and of
+error_estimate and of the metric columns run.json names), a sortable, filterable table of every
+instance, and, for image runs, a gallery of heatmaps with the worst instances first.
+
+How it stays quick with 100,000 instances: the rows travel as one JSON blob inside the page,
+column by column (repeated text as a dictionary and codes), parsed once with JSON.parse; the table
+draws only the rows in view (a virtual scroller); sorting and filtering work on index arrays; the
+gallery shows the first `max_gallery` tiles of the chosen order (more on request) and loads its
+images lazily; histograms are binned here with numpy.
+
+Hostile names: every value reaches the page as JSON inside <script type="application/json"> with
+<, >, &, U+2028 and U+2029 escaped, and is put into the DOM with textContent / createElement only.
+A Content-Security-Policy allows just the page's own script (by hash) and its own style, images
+only from file: URLs, and no connections, so nothing is loaded from outside the machine even if
+that escaping failed. Links and images point only at heatmaps/ and tokens/ files found on disk
+by walking those folders, addressed by URL-encoded path segments.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import json
+import math
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from igcli.sinks.atomic import write_text
+
+OWNS = ("report.html",)
+
+MAX_GALLERY = 96  # tiles the gallery shows at first; the page adds as many again on request
+FAILED_TILES = 12  # failures the gallery shows as tiles before the heatmaps; all are listed above it
+MAX_LISTED = 500  # failures and skipped files listed in full; the table holds every instance
+HISTOGRAM_BINS = 30
+
+# Columns that are text whatever they look like: an id "007" stays "007".
+TEXT_COLUMNS = {"id", "source", "original_size", "predicted_name", "target_name", "status", "error"}
+
+
+def write_report(out: Path, max_gallery: int = MAX_GALLERY) -> Path:
+    """Write OUT/report.html from OUT/summary.csv, OUT/run.json and the heatmaps found in OUT."""
+    out = Path(out)
+    page = render_page(report_data(out, max_gallery))
+    path = out / "report.html"
+    write_text(path, page)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# The data
+
+
+def report_data(out: Path, max_gallery: int = MAX_GALLERY) -> dict:
+    notes = []
+    run = _read_run_json(out / "run.json", notes)
+    header, columns = _read_summary(out / "summary.csv", notes)
+    rows = len(columns[0]) if columns else 0
+    ids = columns[header.index("id")] if "id" in header else [""] * rows
+
+    heatmaps = _files_under(out / "heatmaps", ".png")
+    tokens = _files_under(out / "tokens", ".html")
+    encoded, numbers = [], {}
+    for name, values in zip(header, columns):
+        column, parsed = _encode_column(name, values)
+        encoded.append(column)
+        if parsed is not None:
+            numbers[name] = parsed
+
+    metrics = run.get("metrics") if isinstance(run.get("metrics"), dict) else {}
+    histogram_columns = ["relative_delta", "error_estimate", *(name for name in metrics if name not in ("relative_delta", "error_estimate"))]
+    thresholds = {"relative_delta": _setting(run, "max_delta"), "error_estimate": _setting(run, "tolerance")}
+    histograms = [
+        _histogram(name, numbers[name], thresholds.get(name))
+        for name in histogram_columns if name in numbers
+    ]
+    return {
+        "format": 1,
+        "out_name": out.resolve().name,
+        "generated": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+        "notes": notes,
+        "run": run,
+        "rows": rows,
+        "columns": encoded,
+        "heatmap": _flags(ids, heatmaps),
+        "tokens": _flags(ids, tokens),
+        "image_run": bool(heatmaps),
+        "metrics": [name for name in metrics if name in numbers],
+        "histograms": histograms,
+        "max_gallery": max(1, int(max_gallery)),
+        "failed_tiles": FAILED_TILES,
+        "max_listed": MAX_LISTED,
+    }
+
+
+def _read_run_json(path: Path, notes: list) -> dict:
+    try:
+        run = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        notes.append("run.json is missing: the run did not finish")
+        return {}
+    except (OSError, ValueError) as error:
+        notes.append(f"run.json could not be read: {error}")
+        return {}
+    if not isinstance(run, dict):
+        notes.append("run.json does not hold an object")
+        return {}
+    return run
+
+
+def _read_summary(path: Path, notes: list) -> tuple[list[str], list[list[str]]]:
+    """The header and the columns (lists of strings); rows short of cells are padded."""
+    try:
+        with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, [])
+            rows = list(reader)
+    except FileNotFoundError:
+        notes.append("summary.csv is missing")
+        return [], []
+    except (OSError, csv.Error) as error:
+        notes.append(f"summary.csv could not be read: {error}")
+        return [], []
+    width = len(header)
+    if any(len(row) != width for row in rows):
+        rows = [(row + [""] * (width - len(row)))[:width] for row in rows]
+    columns = [list(column) for column in zip(*rows)] if rows else [[] for _ in header]
+    return header, columns
+
+
+def _encode_column(name: str, values: list[str]) -> tuple[dict, np.ndarray | None]:
+    """A column for the page, and its floats (NaN where empty) when it is numeric: every
+    non-empty cell parses as a float. Non-finite numbers travel as strings ("Infinity") that
+    the page turns back into numbers; text repeated often travels as a dictionary and codes."""
+    empty = not any(values)
+    if name not in TEXT_COLUMNS and not empty:
+        try:
+            parsed = np.array([float(v) if v else math.nan for v in values], dtype=np.float64)
+        except ValueError:
+            parsed = None
+        if parsed is not None:
+            cells = parsed.tolist()
+            if not np.isfinite(parsed).all():
+                cells = [v if math.isfinite(v) else (None if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity")) for v in cells]
+            return {"name": name, "kind": "number", "values": cells}, parsed
+    column = {"name": name, "kind": "text", "empty": empty}
+    distinct = dict.fromkeys(values)
+    if len(distinct) <= max(64, len(values) // 4):
+        index = {value: code for code, value in enumerate(distinct)}
+        column["dictionary"] = list(distinct)
+        column["codes"] = [index[v] for v in values]
+    else:
+        column["values"] = values
+    return column, None
+
+
+def _files_under(folder: Path, suffix: str) -> set[str]:
+    """Relative POSIX paths, without the suffix, of the regular files under folder."""
+    found = set()
+    if not folder.is_dir():
+        return found
+    for root, _, files in os.walk(folder):
+        relative = Path(root).relative_to(folder).as_posix()
+        prefix = "" if relative == "." else relative + "/"
+        for name in files:
+            if name.endswith(suffix) and not name.startswith("."):
+                found.add(prefix + name[: -len(suffix)])
+    return found
+
+
+def _flags(ids: list[str], present: set[str]) -> list[int] | int:
+    """1 where the id has a file; 0 when none has (a number, not a list of zeros)."""
+    if not present:
+        return 0
+    return [1 if ident in present else 0 for ident in ids]
+
+
+def _setting(run: dict, name: str):
+    for section in ("resolved", "configuration"):
+        value = (run.get(section) or {}).get(name) if isinstance(run.get(section), dict) else None
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value)
+    return None
+
+
+def _histogram(name: str, values: np.ndarray, threshold: float | None) -> dict:
+    """Counts over HISTOGRAM_BINS bins; logarithmic when the values are non-negative, the positive
+    ones span two decades or more and the median lies in the lowest tenth of the range (a
+    linear axis would put most of them in the first bin); zeros are then counted apart."""
+    finite = values[np.isfinite(values)]
+    result = {
+        "column": name, "count": int(finite.size), "missing": int(np.isnan(values).sum()),
+        "infinite": int(np.isinf(values).sum()), "zeros": 0, "log": False, "edges": [], "counts": [],
+        "threshold": threshold,
+    }
+    if not finite.size:
+        return result
+    positive = finite[finite > 0]
+    low, high = float(finite.min()), float(finite.max())
+    bins = int(min(HISTOGRAM_BINS, max(5, math.ceil(math.sqrt(finite.size)))))
+    skewed = low >= 0 and positive.size and float(positive.max()) >= 100 * float(positive.min()) and float(np.median(finite)) <= high / 10
+    if skewed:
+        result["log"] = True
+        result["zeros"] = int(finite.size - positive.size)
+        low, high = math.log10(positive.min()), math.log10(positive.max())
+        if threshold is not None and threshold > 0 and low - 1 <= math.log10(threshold) <= high + 1:
+            low, high = min(low, math.log10(threshold)), max(high, math.log10(threshold))  # the limit in view
+        edges = np.logspace(low, high, bins + 1)
+        edges[0], edges[-1] = min(edges[0], positive.min()), max(edges[-1], positive.max())  # not lost to rounding
+        counts, edges = np.histogram(positive, bins=edges)
+    else:
+        if threshold is not None and low - (high - low) <= threshold <= high + (high - low):
+            low, high = min(low, threshold), max(high, threshold)
+        if low == high:
+            low, high = low - 0.5, high + 0.5
+        counts, edges = np.histogram(finite, bins=bins, range=(low, high))
+    result["edges"] = [float(e) for e in edges]
+    result["counts"] = [int(c) for c in counts]
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# The page
+
+
+def script_json(data) -> str:
+    """JSON safe inside a <script> element: no <, >, & (so no </script> and no <!--), and no
+    U+2028/U+2029 (line terminators to older JavaScript)."""
+    text = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_json_default)
+    return (
+        text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+        .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    )
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        value = value.item()
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        return value
+    return str(value)
+
+
+def _clean(value):
+    """run.json may hold NaN or Infinity (Python's json writes them); JSON has neither."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def render_page(data: dict) -> str:
+    data = dict(data, run=_clean(data.get("run", {})), histograms=_clean(data.get("histograms", [])))
+    script_hash = base64.b64encode(hashlib.sha256(SCRIPT.encode("utf-8")).digest()).decode("ascii")
+    style_hash = base64.b64encode(hashlib.sha256(STYLE.encode("utf-8")).digest()).decode("ascii")
+    policy = (
+        "default-src 'none'; "
+        f"script-src 'sha256-{script_hash}'; "
+        f"style-src 'sha256-{style_hash}'; "
+        "img-src file: 'self'; "
+        "base-uri 'none'; form-action 'none'"
+    )
+    parts = {"POLICY": policy, "STYLE": STYLE, "DATA": script_json(data), "SCRIPT": SCRIPT}
+    # one pass over the template: a file named %SCRIPT%.png stays text inside the data
+    return re.sub(r"%(POLICY|STYLE|DATA|SCRIPT)%", lambda match: parts[match.group(1)], PAGE)
+
+
+PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="%POLICY%">
+<meta name="referrer" content="no-referrer">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>igcli report</title>
+<style>%STYLE%</style>
+</head>
+<body>
+<header id="top"><h1>igcli report</h1><p id="subtitle"></p></header>
+<noscript><p class="problem">This page draws itself with JavaScript; with JavaScript off, read summary.csv and run.json.</p></noscript>
+<div id="problems"></div>
+<main id="main"></main>
+<script type="application/json" id="igcli-data">%DATA%</script>
+<script>%SCRIPT%</script>
+</body>
+</html>
+"""
+
+STYLE = """
+:root { --fg: #1d2330; --muted: #5f6b7a; --line: #d9dee5; --bg: #ffffff; --panel: #f5f7fa; --bad: #b3261e; --bad-bg: #fdecea; --accent: #2458b3; --warn: #8a5a00; --warn-bg: #fff4d6; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 14px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: var(--fg); background: var(--bg); }
+header, main { max-width: 1500px; margin: 0 auto; padding: 0 20px; }
+header { padding-top: 14px; }
+h1 { font-size: 22px; margin: 0 0 2px; }
+h2 { font-size: 17px; margin: 26px 0 10px; padding-bottom: 4px; border-bottom: 1px solid var(--line); }
+h3 { font-size: 14px; margin: 0 0 6px; }
+#subtitle { margin: 0; color: var(--muted); overflow-wrap: anywhere; }
+.problem { background: var(--bad-bg); color: var(--bad); padding: 8px 12px; border-radius: 4px; margin: 10px 20px; }
+.note { color: var(--muted); margin: 6px 0; }
+.cards { display: flex; flex-wrap: wrap; gap: 10px; margin: 12px 0 16px; }
+.card { background: var(--panel); border: 1px solid var(--line); border-radius: 6px; padding: 8px 14px; min-width: 110px; }
+.card .value { font-size: 20px; font-weight: 600; font-variant-numeric: tabular-nums; }
+.card .label { color: var(--muted); font-size: 12px; }
+.card.bad { background: var(--bad-bg); border-color: #f0b8b3; }
+.card.bad .value { color: var(--bad); }
+.card.warn { background: var(--warn-bg); border-color: #ecd08a; }
+.card.warn .value { color: var(--warn); }
+.columns { display: grid; grid-template-columns: repeat(auto-fill, minmax(330px, 1fr)); gap: 10px 24px; align-items: start; }
+table.kv { border-collapse: collapse; width: 100%; }
+table.kv th, table.kv td { text-align: left; vertical-align: top; padding: 2px 8px 2px 0; border-bottom: 1px solid #eef1f4; }
+table.kv th { font-weight: 500; color: var(--muted); white-space: nowrap; width: 1%; }
+table.kv td { overflow-wrap: anywhere; font-variant-numeric: tabular-nums; }
+dl.pairs { display: grid; grid-template-columns: repeat(auto-fill, minmax(330px, 1fr)); column-gap: 24px; margin: 0 0 12px; }
+dl.pairs > div { display: flex; gap: 10px; padding: 2px 0; border-bottom: 1px solid #eef1f4; min-width: 0; }
+dl.pairs dt { color: var(--muted); flex: 0 0 135px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+dl.pairs dd { margin: 0; overflow-wrap: anywhere; min-width: 0; }
+details { margin: 8px 0; }
+summary { cursor: pointer; color: var(--accent); }
+code, .mono { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, monospace; font-size: 12.5px; }
+.command { background: var(--panel); padding: 6px 10px; border-radius: 4px; overflow-wrap: anywhere; }
+table.list { border-collapse: collapse; width: 100%; }
+table.list th, table.list td { text-align: left; vertical-align: top; padding: 3px 10px 3px 0; border-bottom: 1px solid #eef1f4; overflow-wrap: anywhere; }
+table.list td.error { color: var(--bad); }
+table.list td.count { text-align: right; width: 1%; white-space: nowrap; font-variant-numeric: tabular-nums; }
+.list-box { max-height: 320px; overflow: auto; border: 1px solid var(--line); border-radius: 4px; padding: 0 8px; }
+.list-box table.list th { position: sticky; top: 0; background: var(--bg); }
+.histograms { display: flex; flex-wrap: wrap; gap: 18px; }
+.histogram { margin: 0; background: var(--panel); border: 1px solid var(--line); border-radius: 6px; padding: 8px 10px 4px; }
+.histogram svg { display: block; }
+.histogram .bar { fill: #4a78c2; }
+.histogram .bar:hover { fill: #2458b3; }
+.histogram .axis { stroke: #8a94a3; stroke-width: 1; }
+.histogram .limit { stroke: var(--bad); stroke-width: 1.5; stroke-dasharray: 4 3; }
+.histogram text { font-size: 11px; fill: var(--muted); }
+.histogram text.limit-label { fill: var(--bad); }
+.controls { display: flex; flex-wrap: wrap; gap: 8px 16px; align-items: center; margin: 6px 0 10px; }
+.controls input[type=search] { width: 240px; padding: 4px 6px; }
+.controls select, .controls button { padding: 3px 6px; }
+.gallery { display: grid; grid-template-columns: repeat(auto-fill, minmax(170px, 1fr)); gap: 10px; }
+.tile { border: 1px solid var(--line); border-radius: 6px; padding: 6px; background: var(--panel); margin: 0; min-width: 0; }
+.tile a.image { display: block; aspect-ratio: 1 / 1; background: #e6e9ee; border-radius: 3px; overflow: hidden; }
+.tile img { width: 100%; height: 100%; object-fit: contain; display: block; image-rendering: auto; }
+.tile .placeholder { aspect-ratio: 1 / 1; border-radius: 3px; padding: 8px; overflow: hidden; font-size: 12px; background: #eceff3; color: var(--muted); overflow-wrap: anywhere; }
+.tile.failed { background: var(--bad-bg); border-color: #f0b8b3; }
+.tile.failed .placeholder { background: #fbd9d5; color: var(--bad); }
+.tile .placeholder strong { display: block; margin-bottom: 4px; }
+.tile figcaption { margin-top: 4px; font-size: 12px; line-height: 1.35; min-width: 0; }
+.tile figcaption .id { font-weight: 600; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; display: block; }
+.tile figcaption .detail { color: var(--muted); white-space: nowrap; overflow: hidden; text-overflow: ellipsis; display: block; }
+.scroller { max-height: min(640px, 75vh); overflow: auto; border: 1px solid var(--line); border-radius: 4px; position: relative; }
+table.rows { border-collapse: separate; border-spacing: 0; table-layout: fixed; }
+table.rows th, table.rows td { height: 26px; padding: 0 8px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; border-bottom: 1px solid #eef1f4; text-align: left; }
+table.rows td.num { text-align: right; font-variant-numeric: tabular-nums; }
+table.rows td.path { direction: rtl; text-align: left; }
+table.rows th { position: sticky; top: 0; z-index: 1; background: #eef1f5; border-bottom: 1px solid var(--line); padding: 0; }
+table.rows th button { all: unset; box-sizing: border-box; display: block; width: 100%; height: 26px; line-height: 26px; padding: 0 8px; cursor: pointer; font-weight: 600; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+table.rows th.num button { text-align: right; }
+table.rows th button:focus-visible { outline: 2px solid var(--accent); outline-offset: -2px; }
+table.rows th[aria-sort=ascending] button::after { content: " \\25B2"; font-size: 10px; }
+table.rows th[aria-sort=descending] button::after { content: " \\25BC"; font-size: 10px; }
+table.rows tbody tr:nth-child(even) td { background: #fafbfc; }
+table.rows tr.error td { color: var(--bad); }
+table.rows tr.spacer td { padding: 0; border: 0; height: auto; background: none; }
+a { color: var(--accent); }
+"""
+
+SCRIPT = r"""
+"use strict";
+(function () {
+  const started = performance.now();
+  const timings = { parse_ms: null, first_render_ms: null, first_paint_ms: null, last_sort_ms: null, last_filter_ms: null };
+  window.__igcliReport = { timings: timings };
+  const problems = document.getElementById("problems");
+  function problem(message) {
+    problems.appendChild(el("p", { className: "problem" }, message));
+  }
+  window.addEventListener("error", function (event) { problem("This page failed to draw: " + event.message); });
+
+  // ---- DOM helpers: text goes in with textContent, never as markup ----
+  function el(tag, props, children) {
+    const node = document.createElement(tag);
+    if (props) for (const key in props) node[key] = props[key];
+    if (children !== undefined && children !== null) append(node, children);
+    return node;
+  }
+  function append(node, children) {
+    if (!Array.isArray(children)) children = [children];
+    for (const child of children) {
+      if (child === null || child === undefined) continue;
+      node.appendChild(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+  const SVG = "http://www.w3.org/2000/svg";
+  function svg(tag, attrs, text) {
+    const node = document.createElementNS(SVG, tag);
+    for (const key in attrs) node.setAttribute(key, String(attrs[key]));
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+  function section(title, id) {
+    const node = el("section", { id: id });
+    node.appendChild(el("h2", null, title));
+    document.getElementById("main").appendChild(node);
+    return node;
+  }
+  // a URL relative to this page for a file igcli wrote under folder/, one encoded segment each
+  function fileUrl(folder, ident, suffix) {
+    return folder + "/" + String(ident).split("/").map(encodeURIComponent).join("/") + suffix;
+  }
+  function formatNumber(value) {
+    if (value !== value) return "";
+    if (value === Infinity) return "inf";
+    if (value === -Infinity) return "-inf";
+    if (Number.isInteger(value) && Math.abs(value) < 1e15) return String(value);
+    const size = Math.abs(value);
+    if (size >= 1000 && size < 1e9) return value.toFixed(1);
+    const exponential = size < 1e-3 || size >= 1e9;
+    const short = exponential ? value.toExponential(3).replace("e+", "e") : value.toPrecision(4);
+    const trimmed = short.replace(/\.?0+(?=e|$)/, "");
+    return short.indexOf(".") >= 0 && Number(trimmed) === value ? trimmed : short;  // 0.5 not 0.5000, 1e-7; 0.99997 stays 1.000
+  }
+  function plain(value) {
+    if (value === null || value === undefined) return "";
+    if (typeof value === "number") return String(value);
+    if (typeof value === "string") return value;
+    return JSON.stringify(value);
+  }
+  const grouped = new Intl.NumberFormat("en-US");
+
+  // ---- the data ----
+  const data = JSON.parse(document.getElementById("igcli-data").textContent);
+  const run = data.run || {};
+  const rows = data.rows;
+  const columns = data.columns.map(function (column) {
+    const decoded = { name: column.name, kind: column.kind, empty: !!column.empty };
+    if (column.kind === "number") {
+      const numbers = new Float64Array(rows);
+      const values = column.values;
+      for (let i = 0; i < rows; i++) { const v = values[i]; numbers[i] = v === null ? NaN : Number(v); }
+      decoded.numbers = numbers;
+      decoded.text = function (i) { return formatNumber(numbers[i]); };
+      decoded.full = function (i) { const v = numbers[i]; return v === v ? String(v) : ""; };
+    } else if (column.dictionary) {
+      const dictionary = column.dictionary, codes = Int32Array.from(column.codes);
+      decoded.dictionary = dictionary; decoded.codes = codes;
+      decoded.text = function (i) { return dictionary[codes[i]]; };
+      decoded.full = decoded.text;
+    } else {
+      const values = column.values;
+      decoded.values = values;
+      decoded.text = function (i) { return values[i]; };
+      decoded.full = decoded.text;
+    }
+    return decoded;
+  });
+  const byName = {};
+  for (const column of columns) if (!(column.name in byName)) byName[column.name] = column;
+  const idColumn = byName.id, statusColumn = byName.status;
+  const hasHeatmap = Array.isArray(data.heatmap) ? function (i) { return data.heatmap[i] === 1; } : function () { return false; };
+  const hasTokens = Array.isArray(data.tokens) ? function (i) { return data.tokens[i] === 1; } : function () { return false; };
+  function idOf(i) { return idColumn ? idColumn.text(i) : String(i + 1); }
+  function failed(i) { return statusColumn ? statusColumn.text(i) === "error" : false; }
+  function numberAt(name, i) { const column = byName[name]; return column && column.numbers ? column.numbers[i] : NaN; }
+  function textAt(name, i) { const column = byName[name]; return column ? column.text(i) : ""; }
+  timings.parse_ms = performance.now() - started;
+
+  // ---- header, counts, settings ----
+  document.title = "igcli report: " + data.out_name;
+  const subtitle = document.getElementById("subtitle");
+  append(subtitle, [data.out_name, " \u00b7 written " + data.generated]);
+  if (run.model && run.model.path) append(subtitle, [" \u00b7 model ", el("span", { className: "mono" }, String(run.model.path))]);
+  for (const note of data.notes) problem(note);
+
+  const overview = section("Run", "run");
+  const cards = el("div", { className: "cards" });
+  overview.appendChild(cards);
+  function card(label, value, tone) {
+    cards.appendChild(el("div", { className: "card" + (tone ? " " + tone : "") }, [el("div", { className: "value" }, value), el("div", { className: "label" }, label)]));
+  }
+  const exitMeaning = { 0: "every instance explained", 1: "some instances failed", 2: "usage error", 3: "relative delta over --max-delta" };
+  if (run.exit_code !== undefined) card("exit code: " + (exitMeaning[run.exit_code] || "see README"), String(run.exit_code), run.exit_code === 0 ? null : (run.exit_code === 3 ? "warn" : "bad"));
+  const counts = run.counts || {};
+  for (const key in counts) {
+    const value = counts[key];
+    card(key.replace(/_/g, " "), typeof value === "number" ? grouped.format(value) : plain(value), (key === "failed" || key === "skipped_files") && value > 0 ? "bad" : null);
+  }
+  if (!run.counts) card("rows in summary.csv", grouped.format(rows));
+  if (typeof run.max_relative_delta === "number") card("max relative delta", formatNumber(run.max_relative_delta), Array.isArray(run.over_max_delta) && run.over_max_delta.length ? "warn" : null);
+  if (Array.isArray(run.over_max_delta) && run.over_max_delta.length) card("over --max-delta", grouped.format(run.over_max_delta.length), "warn");
+  if (run.stopped_early) card("stopped at the first failure (--fail-fast)", "yes", "bad");
+
+  function kvTable(object) {
+    const table = el("table", { className: "kv" });
+    const body = el("tbody");
+    for (const key in object) body.appendChild(el("tr", null, [el("th", { scope: "row" }, key), el("td", null, plain(object[key]))]));
+    table.appendChild(body);
+    return table;
+  }
+  function pairs(object) {  // key/value pairs flowing in as many columns as fit
+    const grid = el("dl", { className: "pairs" });
+    for (const key in object) grid.appendChild(el("div", null, [el("dt", null, key), el("dd", null, plain(object[key]))]));
+    return grid;
+  }
+  if (run.resolved) overview.appendChild(el("div", null, [el("h3", null, "Settings (resolved)"), pairs(run.resolved)]));
+  const panels = el("div", { className: "columns" });
+  overview.appendChild(panels);
+  if (run.timings) panels.appendChild(el("div", null, [el("h3", null, "Timings (seconds)"), kvTable(run.timings)]));
+  if (run.metrics) panels.appendChild(el("div", null, [el("h3", null, "Metrics (means)"), kvTable(run.metrics)]));
+  if (run.adaptive) {
+    const adaptive = Object.assign({}, run.adaptive);
+    const histogram = adaptive.steps_histogram; delete adaptive.steps_histogram;
+    const ids = adaptive.hit_max_steps_ids; delete adaptive.hit_max_steps_ids;
+    const box = el("div", null, [el("h3", null, "--steps auto"), kvTable(adaptive)]);
+    panels.appendChild(box);
+    if (histogram) box.appendChild(el("details", null, [el("summary", null, "instances by steps"), kvTable(histogram)]));
+    if (Array.isArray(ids) && ids.length) box.appendChild(el("details", null, [el("summary", null, ids.length + " instances stopped at --max-steps"), el("p", { className: "mono" }, ids.slice(0, data.max_listed).join(", ") + (ids.length > data.max_listed ? ", \u2026" : ""))]));
+  }
+  const more = el("div");
+  overview.appendChild(more);
+  if (run.model) more.appendChild(el("details", null, [el("summary", null, "Model"), kvTable(run.model)]));
+  if (run.versions) more.appendChild(el("details", null, [el("summary", null, "Versions"), kvTable(run.versions)]));
+  if (run.configuration) more.appendChild(el("details", null, [el("summary", null, "Options as given"), kvTable(run.configuration)]));
+  if (Array.isArray(run.command)) more.appendChild(el("details", null, [el("summary", null, "Command"), el("p", { className: "command mono" }, run.command.join(" "))]));
+
+  // ---- failures and skipped files ----
+  let errors = Array.isArray(run.errors) ? run.errors : null;
+  if (!errors) {
+    errors = [];
+    for (let i = 0; i < rows; i++) if (failed(i)) errors.push({ id: idOf(i), source: textAt("source", i), error: textAt("error", i) });
+  }
+  if (errors.length) {
+    const node = section("Failures (" + grouped.format(errors.length) + ")", "failures");
+    // the kinds of failure: messages with the instance's own path taken out, most frequent first
+    const kinds = new Map();
+    for (const item of errors) {
+      const message = plain(item.error), source = plain(item.source);
+      const kind = source && message.indexOf(source) >= 0 ? message.split(source).join("\u2026") : message;
+      kinds.set(kind, (kinds.get(kind) || 0) + 1);
+    }
+    if (kinds.size < errors.length) {
+      const ranked = Array.from(kinds.entries()).sort(function (a, b) { return b[1] - a[1]; });
+      const body = el("tbody");
+      for (const [kind, count] of ranked.slice(0, 10)) body.appendChild(el("tr", null, [el("td", { className: "count" }, grouped.format(count)), el("td", { className: "error" }, kind)]));
+      node.appendChild(el("h3", null, "By message (the instance's path shown as \u2026)"));
+      node.appendChild(el("table", { className: "list kinds" }, [el("thead", null, el("tr", null, [el("th", null, "instances"), el("th", null, "message")])), body]));
+      if (ranked.length > 10) node.appendChild(el("p", { className: "note" }, grouped.format(ranked.length - 10) + " more kinds"));
+      node.appendChild(el("h3", null, "Each failure"));
+    }
+    const body = el("tbody");
+    for (const item of errors.slice(0, data.max_listed)) {
+      body.appendChild(el("tr", null, [el("td", { className: "mono" }, plain(item.id)), el("td", { className: "mono" }, plain(item.source)), el("td", { className: "error" }, plain(item.error))]));
+    }
+    node.appendChild(el("div", { className: "list-box" }, el("table", { className: "list" }, [el("thead", null, el("tr", null, [el("th", null, "id"), el("th", null, "source"), el("th", null, "error")])), body])));
+    if (errors.length > data.max_listed) node.appendChild(el("p", { className: "note" }, "The first " + data.max_listed + " are listed; the table below filters every failure with status = error."));
+  }
+  const skipped = Array.isArray(run.skipped_files) ? run.skipped_files : [];
+  if (skipped.length) {
+    const node = section("Skipped files (" + grouped.format(skipped.length) + ")", "skipped");
+    const list = el("ul", { className: "mono" });
+    for (const item of skipped.slice(0, data.max_listed)) list.appendChild(el("li", null, plain(item)));
+    node.appendChild(list);
+  }
+
+  // ---- histograms ----
+  if (data.histograms.length) {
+    const node = section("Distributions", "distributions");
+    const box = el("div", { className: "histograms" });
+    node.appendChild(box);
+    for (const h of data.histograms) box.appendChild(drawHistogram(h));
+  }
+  function drawHistogram(h) {
+    const width = 440, height = 200, left = 44, right = 14, top = 20, bottom = 34;
+    const plotW = width - left - right, plotH = height - top - bottom;
+    const figure = el("figure", { className: "histogram" });
+    const title = h.column + (h.log ? " (log scale)" : "");
+    figure.appendChild(el("h3", null, title));
+    const chart = svg("svg", { width: width, height: height, viewBox: "0 0 " + width + " " + height, role: "img" });
+    chart.appendChild(svg("title", {}, "histogram of " + h.column));
+    figure.appendChild(chart);
+    const n = h.counts.length;
+    if (!n) {
+      figure.appendChild(el("p", { className: "note" }, "no finite values"));
+      return figure;
+    }
+    const edges = h.edges, peak = Math.max.apply(null, h.counts) || 1;
+    const lo = h.log ? Math.log10(edges[0]) : edges[0], hi = h.log ? Math.log10(edges[n]) : edges[n];
+    const x = function (value) { const v = h.log ? Math.log10(value) : value; return left + (hi > lo ? (v - lo) / (hi - lo) : 0.5) * plotW; };
+    for (let b = 0; b < n; b++) {
+      const x0 = x(edges[b]), x1 = x(edges[b + 1]), barH = h.counts[b] / peak * plotH;
+      const bar = svg("rect", { class: "bar", x: x0 + 0.5, y: top + plotH - barH, width: Math.max(0.5, x1 - x0 - 1), height: barH });
+      bar.appendChild(svg("title", {}, "[" + formatNumber(edges[b]) + ", " + formatNumber(edges[b + 1]) + (b === n - 1 ? "]" : ")") + ": " + grouped.format(h.counts[b])));
+      chart.appendChild(bar);
+    }
+    chart.appendChild(svg("line", { class: "axis", x1: left, y1: top + plotH + 0.5, x2: left + plotW, y2: top + plotH + 0.5 }));
+    chart.appendChild(svg("line", { class: "axis", x1: left - 0.5, y1: top, x2: left - 0.5, y2: top + plotH }));
+    chart.appendChild(svg("text", { x: left - 4, y: top + 4, "text-anchor": "end" }, grouped.format(peak)));
+    chart.appendChild(svg("text", { x: left - 4, y: top + plotH, "text-anchor": "end" }, "0"));
+    let ticks = [];
+    if (!h.log) {  // round steps of 1, 2 or 5 times a power of ten, four or five of them
+      const raw = (edges[n] - edges[0]) / 4, power = Math.pow(10, Math.floor(Math.log10(raw)));
+      const step = power * (raw / power >= 5 ? 5 : raw / power >= 2 ? 2 : 1);
+      for (let t = Math.ceil(edges[0] / step) * step; t <= edges[n] + step * 1e-9; t += step) ticks.push(Math.abs(t) < step * 1e-9 ? 0 : t);
+    } else {  // powers of ten, every one or every few when they are many
+      const first = Math.ceil(lo - 1e-9), last = Math.floor(hi + 1e-9), every = Math.max(1, Math.ceil((last - first + 1) / 6));
+      ticks = [];
+      for (let p = first; p <= last; p += every) ticks.push(Math.pow(10, p));
+      if (ticks.length < 2) ticks = [edges[0], edges[n]];
+    }
+    for (const tick of ticks) {
+      const tx = x(tick);
+      chart.appendChild(svg("line", { class: "axis", x1: tx, y1: top + plotH, x2: tx, y2: top + plotH + 4 }));
+      chart.appendChild(svg("text", { x: tx, y: top + plotH + 15, "text-anchor": tx - left < 12 ? "start" : (left + plotW - tx < 12 ? "end" : "middle") }, String(Number(tick.toPrecision(6)))));
+    }
+    if (typeof h.threshold === "number" && h.threshold >= edges[0] && h.threshold <= edges[n]) {
+      const tx = x(h.threshold);
+      chart.appendChild(svg("line", { class: "limit", x1: tx, y1: top, x2: tx, y2: top + plotH }));
+      chart.appendChild(svg("text", { class: "limit-label", x: tx, y: top - 5, "text-anchor": tx > width - 50 ? "end" : (tx < left + 40 ? "start" : "middle") }, "limit " + formatNumber(h.threshold)));
+    }
+    const facts = [grouped.format(h.count) + " values"];
+    if (h.zeros) facts.push(grouped.format(h.zeros) + " exactly 0 (not drawn)");
+    if (h.missing) facts.push(grouped.format(h.missing) + " empty");
+    if (h.infinite) facts.push(grouped.format(h.infinite) + " infinite");
+    if (typeof h.threshold === "number") facts.push("limit " + formatNumber(h.threshold));
+    chart.appendChild(svg("text", { x: left, y: height - 4 }, facts.join(" \u00b7 ")));
+    return figure;
+  }
+
+  // ---- ordering helpers ----
+  // indices sorted by a numeric key (NaN last either way), ties in input order
+  function sortedBy(keys, direction, subset) {
+    const index = subset ? Uint32Array.from(subset) : new Uint32Array(rows).map(function (_, i) { return i; });
+    index.sort(function (a, b) {
+      const x = keys[a], y = keys[b];
+      if (x !== x || y !== y) return (x !== x) - (y !== y) || a - b;
+      return direction * (x - y) || a - b;
+    });
+    return index;
+  }
+  const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
+  // a numeric key per row that orders text columns: ranks of the distinct values, computed once
+  function sortKeys(column) {
+    if (column.numbers) return column.numbers;
+    if (column.keys) return column.keys;
+    const keys = new Float64Array(rows);
+    if (column.dictionary) {
+      const order = column.dictionary.map(function (_, i) { return i; }).sort(function (a, b) { return collator.compare(column.dictionary[a], column.dictionary[b]) || a - b; });
+      const rank = new Float64Array(order.length);
+      order.forEach(function (code, position) { rank[code] = column.dictionary[code] === "" ? NaN : position; });
+      for (let i = 0; i < rows; i++) keys[i] = rank[column.codes[i]];
+    } else {
+      const values = column.values;
+      const order = Array.from(values.keys()).sort(function (a, b) { return collator.compare(values[a], values[b]) || a - b; });
+      let position = -1, previous = null;
+      for (const i of order) {
+        if (previous === null || collator.compare(values[i], previous) !== 0) { position++; previous = values[i]; }
+        keys[i] = values[i] === "" ? NaN : position;
+      }
+    }
+    column.keys = keys;
+    return keys;
+  }
+
+  // ---- gallery ----
+  if (data.image_run) {
+    const node = section("Heatmaps", "gallery");
+    const controls = el("div", { className: "controls" });
+    const orderSelect = el("select", { id: "gallery-order" });
+    orderSelect.appendChild(el("option", { value: "delta" }, "failures, then largest relative delta"));
+    for (const name of data.metrics) {
+      orderSelect.appendChild(el("option", { value: "low:" + name }, "failures, then lowest " + name));
+      orderSelect.appendChild(el("option", { value: "high:" + name }, "failures, then highest " + name));
+    }
+    controls.appendChild(el("label", null, ["order: ", orderSelect]));
+    const galleryNote = el("span", { className: "note", id: "gallery-note" });
+    controls.appendChild(galleryNote);
+    node.appendChild(controls);
+    const grid = el("div", { className: "gallery", id: "gallery-grid" });
+    node.appendChild(grid);
+    const moreButton = el("button", { type: "button", id: "gallery-more" });
+    node.appendChild(el("p", null, moreButton));
+    let galleryOrder = null, shown = 0;
+
+    let failureCount = 0, withoutHeatmap = 0;
+    function galleryIndex(choice) {
+      const failures = [], rest = [];
+      for (let i = 0; i < rows; i++) { if (failed(i)) failures.push(i); else if (hasHeatmap(i)) rest.push(i); }
+      failureCount = failures.length;
+      withoutHeatmap = rows - failures.length - rest.length;
+      // many failures would fill the gallery: the first few stand for them (all are listed above)
+      if (failures.length > data.failed_tiles) failures.length = data.failed_tiles;
+      let keys, direction;
+      if (choice === "delta") { keys = byName.relative_delta ? byName.relative_delta.numbers : null; direction = -1; }
+      else { const parts = choice.split(":"); keys = byName[parts.slice(1).join(":")].numbers; direction = parts[0] === "low" ? 1 : -1; }
+      const ordered = keys ? sortedBy(keys, direction, rest) : rest;
+      const all = new Uint32Array(failures.length + ordered.length);
+      all.set(failures, 0); all.set(ordered, failures.length);
+      return all;
+    }
+    function tile(i) {
+      const ident = idOf(i);
+      const figure = el("figure", { className: "tile" });
+      if (failed(i)) {
+        figure.className = "tile failed";
+        figure.appendChild(el("div", { className: "placeholder", title: textAt("error", i) }, [el("strong", null, "failed"), textAt("error", i)]));
+      } else if (hasHeatmap(i)) {
+        const url = fileUrl("heatmaps", ident, ".png");
+        const image = el("img", { src: url, alt: "heatmap of " + ident, loading: "lazy", decoding: "async" });
+        figure.appendChild(el("a", { className: "image", href: url, target: "_blank", rel: "noopener", title: "open " + ident + ".png" }, image));
+      } else {
+        figure.appendChild(el("div", { className: "placeholder" }, "no heatmap"));
+      }
+      const target = textAt("target_name", i) || (byName.target ? "class " + textAt("target", i) : "");
+      const score = byName.score ? formatNumber(numberAt("score", i)) : "";
+      const detail = failed(i) ? textAt("source", i) : target + (score ? " \u00b7 score " + score : "");
+      const extra = failed(i) ? "" : (galleryKey ? galleryKey.label + " " + formatNumber(galleryKey.keys[i]) : "");
+      figure.appendChild(el("figcaption", null, [
+        el("span", { className: "id", title: ident }, ident),
+        el("span", { className: "detail", title: detail }, detail),
+        extra ? el("span", { className: "detail" }, extra) : null,
+      ]));
+      return figure;
+    }
+    let galleryKey = null;
+    function showMore() {
+      const summaryTile = shown < data.failed_tiles && failureCount > data.failed_tiles;  // takes a place in this batch
+      const stop = Math.min(galleryOrder.length, shown + data.max_gallery - (summaryTile ? 1 : 0));
+      const fragment = document.createDocumentFragment();
+      for (let k = shown; k < stop; k++) {
+        fragment.appendChild(tile(galleryOrder[k]));
+        if (k === data.failed_tiles - 1 && failureCount > data.failed_tiles) {
+          const rest = failureCount - data.failed_tiles;
+          fragment.appendChild(el("figure", { className: "tile failed more-failures" }, el("div", { className: "placeholder" }, [
+            el("strong", null, "+ " + grouped.format(rest) + " more failures"), "listed under Failures above; the table shows them with status = error"])));
+        }
+      }
+      grid.appendChild(fragment);
+      shown = stop;
+      const left = failureCount - Math.min(failureCount, data.failed_tiles);
+      galleryNote.textContent = (shown < galleryOrder.length
+        ? "showing the first " + grouped.format(shown) + " of " + grouped.format(galleryOrder.length) + " tiles in this order; the table below links every heatmap"
+        : "showing all " + grouped.format(galleryOrder.length) + " tiles") + (left ? "; " + grouped.format(failureCount) + " failures, the first " + data.failed_tiles + " as tiles" : "")
+        + (withoutHeatmap ? "; " + grouped.format(withoutHeatmap) + " explained instances have no heatmap file and are left out" : "");
+      moreButton.textContent = "show " + grouped.format(Math.min(data.max_gallery, galleryOrder.length - shown)) + " more";
+      moreButton.hidden = shown >= galleryOrder.length;
+    }
+    function drawGallery() {
+      const choice = orderSelect.value;
+      galleryOrder = galleryIndex(choice);
+      const name = choice === "delta" ? "relative_delta" : choice.split(":").slice(1).join(":");
+      galleryKey = byName[name] && byName[name].numbers ? { label: name, keys: byName[name].numbers } : null;
+      grid.textContent = "";
+      shown = 0;
+      showMore();
+    }
+    orderSelect.addEventListener("change", drawGallery);
+    moreButton.addEventListener("click", showMore);
+    drawGallery();
+  }
+
+  // ---- the table: every instance, drawn only where it is in view ----
+  const tableSection = section("Instances (" + grouped.format(rows) + ")", "instances");
+  const visible = columns.filter(function (column) { return !column.empty; });
+  const hidden = columns.filter(function (column) { return column.empty; }).map(function (column) { return column.name; });
+  const controls = el("div", { className: "controls" });
+  const idFilter = el("input", { type: "search", id: "filter-id", placeholder: "id contains\u2026", autocomplete: "off", spellcheck: false });
+  const statusFilter = el("select", { id: "filter-status" });
+  for (const [value, label] of [["all", "all"], ["ok", "ok"], ["error", "error"]]) statusFilter.appendChild(el("option", { value: value }, label));
+  const rowCount = el("span", { className: "note", id: "row-count" });
+  controls.appendChild(el("label", null, ["id: ", idFilter]));
+  controls.appendChild(el("label", null, ["status: ", statusFilter]));
+  controls.appendChild(rowCount);
+  tableSection.appendChild(controls);
+
+  const ROW = 26;
+  const scroller = el("div", { className: "scroller", id: "table-scroller", tabIndex: 0 });
+  const table = el("table", { className: "rows", id: "rows" });
+  const colgroup = el("colgroup");
+  const widths = { id: 190, source: 300, error: 360, status: 70 };
+  let tableWidth = 0;
+  for (const column of visible) {  // wide enough for the header's name, at 8 px a letter
+    const w = widths[column.name] || Math.max(column.kind === "number" ? 100 : 130, 8 * column.name.length + 34);
+    tableWidth += w;
+    colgroup.appendChild(el("col")).style.width = w + "px";
+  }
+  table.style.width = tableWidth + "px";
+  table.appendChild(colgroup);
+  const headRow = el("tr");
+  const headers = visible.map(function (column, c) {
+    const th = el("th", { scope: "col", className: column.kind === "number" ? "num" : "" }, el("button", { type: "button", title: "sort by " + column.name }, column.name));
+    th.dataset.column = column.name;
+    th.addEventListener("click", function () { sortBy(c); });
+    headRow.appendChild(th);
+    return th;
+  });
+  table.appendChild(el("thead", null, headRow));
+  const body = el("tbody");
+  table.appendChild(body);
+  scroller.appendChild(table);
+  tableSection.appendChild(scroller);
+  if (hidden.length) tableSection.appendChild(el("p", { className: "note" }, "Empty in every row, not shown: " + hidden.join(", ")));
+
+  let order = null;  // every row, in the sorted order (null: input order)
+  let view = null;   // the rows that pass the filters, in order
+  let sortColumn = -1, sortDirection = 1;
+  let lowerIds = null;
+
+  function applyFilters() {
+    const query = idFilter.value.trim().toLowerCase();
+    const status = statusFilter.value;
+    if (!query && status === "all") {
+      view = order || new Uint32Array(rows).map(function (_, i) { return i; });
+    } else {
+      if (query && !lowerIds) { lowerIds = new Array(rows); for (let i = 0; i < rows; i++) lowerIds[i] = idOf(i).toLowerCase(); }
+      const wantError = status === "error";
+      const kept = new Uint32Array(rows);
+      let n = 0;
+      for (let k = 0; k < rows; k++) {
+        const i = order ? order[k] : k;
+        if (status !== "all" && failed(i) !== wantError) continue;
+        if (query && lowerIds[i].indexOf(query) < 0) continue;
+        kept[n++] = i;
+      }
+      view = kept.subarray(0, n);
+    }
+    rowCount.textContent = view.length === rows ? grouped.format(rows) + " rows" : grouped.format(view.length) + " of " + grouped.format(rows) + " rows";
+  }
+  function sortBy(c) {
+    const t0 = performance.now();
+    if (sortColumn === c) sortDirection = -sortDirection; else { sortColumn = c; sortDirection = 1; }
+    order = sortedBy(sortKeys(visible[c]), sortDirection);
+    headers.forEach(function (th, k) { if (k === c) th.setAttribute("aria-sort", sortDirection > 0 ? "ascending" : "descending"); else th.removeAttribute("aria-sort"); });
+    applyFilters();
+    draw(true);
+    timings.last_sort_ms = performance.now() - t0;
+  }
+  function filterChanged() {
+    const t0 = performance.now();
+    applyFilters();
+    scroller.scrollTop = 0;
+    draw(true);
+    timings.last_filter_ms = performance.now() - t0;
+  }
+  idFilter.addEventListener("input", filterChanged);
+  statusFilter.addEventListener("change", filterChanged);
+
+  let drawnFirst = -1, drawnLast = -1;
+  function spacer(height) {
+    const row = el("tr", { className: "spacer" });
+    const cell = el("td", { colSpan: visible.length });
+    cell.style.height = height + "px";
+    row.appendChild(cell);
+    return row;
+  }
+  function draw(force) {
+    const total = view.length;
+    const height = Math.max(scroller.clientHeight, window.innerHeight);  // the box grows with its rows up to its max-height
+    const first = Math.max(0, Math.floor(scroller.scrollTop / ROW) - 10);
+    const last = Math.min(total, Math.ceil((scroller.scrollTop + height) / ROW) + 10);
+    if (!force && first === drawnFirst && last === drawnLast) return;
+    drawnFirst = first; drawnLast = last;
+    const fragment = document.createDocumentFragment();
+    fragment.appendChild(spacer(first * ROW));
+    for (let k = first; k < last; k++) {
+      const i = view[k];
+      const tr = el("tr", { className: failed(i) ? "error" : "" });
+      tr.dataset.row = i;
+      for (const column of visible) {
+        const td = el("td", { className: column.kind === "number" ? "num" : "" });
+        const shown = column.text(i);
+        if (column === idColumn && (hasHeatmap(i) || hasTokens(i))) {
+          td.appendChild(el("a", { href: hasHeatmap(i) ? fileUrl("heatmaps", shown, ".png") : fileUrl("tokens", shown, ".html"), target: "_blank", rel: "noopener" }, shown));
+        } else if (column.name === "source") {
+          td.className = "path";  // right to left, so a long path loses its start, not its file name
+          td.textContent = "\u200e" + shown + "\u200e";
+        } else {
+          td.textContent = shown;
+        }
+        const full = column.full(i);
+        if (full.length > 12) td.title = full;
+        tr.appendChild(td);
+      }
+      fragment.appendChild(tr);
+    }
+    fragment.appendChild(spacer((total - last) * ROW));
+    body.textContent = "";
+    body.appendChild(fragment);
+  }
+  let pending = false;
+  scroller.addEventListener("scroll", function () {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(function () { pending = false; draw(false); });
+  });
+  window.addEventListener("resize", function () { draw(true); });
+  applyFilters();
+  draw(true);
+  timings.first_render_ms = performance.now();
+  document.documentElement.dataset.ready = String(Math.round(timings.first_render_ms));
+  requestAnimationFrame(function () { setTimeout(function () { timings.first_paint_ms = performance.now(); }, 0); });
+})();
+"""
+
+
+if __name__ == "__main__":  # python -m igcli.sinks.report OUT [max_gallery]
+    print(write_report(Path(sys.argv[1]), *(int(a) for a in sys.argv[2:3])))
