@@ -44,6 +44,7 @@ class RunPlan:
     input_kind: str  # images, table or arrays
     features: tuple[str, ...]  # table inputs: the feature columns
     skipped: tuple[str, ...]  # files in an image folder that are not images
+    instance_shape: tuple  # one instance as the model takes it
     stored_shape: tuple  # one instance's stored attributions
     per_token: bool  # token models: attributions per token
     layout: tuple  # several model inputs: (name, shape) each
@@ -69,13 +70,10 @@ class Workbench:
 def make_plan(options: ExplainOptions, warn=print) -> tuple[RunPlan, Workbench]:
     started = time.perf_counter()
     checked = _check_options(options)
-    from igcli.models import file_sha256, load_model
+    from igcli.models import file_sha256
     from igcli.space import attribution_space
 
-    model = load_model(
-        options.model, unsafe=options.unsafe, custom_objects_file=options.custom_objects, signature=options.signature,
-        input_key=options.input_key, output_key=options.output_key, output=options.output, precision=options.precision,
-    )
+    model = load_options_model(options)
     if options.precision != "float32":
         warn(f"warning: --precision {options.precision}: half-precision gradients can underflow to zero; check the deltas")
     if options.unsafe:
@@ -133,11 +131,29 @@ def make_plan(options: ExplainOptions, warn=print) -> tuple[RunPlan, Workbench]:
         class_names=tuple(class_names) if class_names else None, preprocess=preprocess,
         smoothing=Smoothing(options.smooth, options.noise, options.seed, options.smooth_squared) if options.smooth else None, input_kind=kind,
         features=tuple(getattr(inputs, "features", ())), skipped=tuple(str(p) for p in getattr(inputs, "skipped", [])),
-        stored_shape=tuple(space.stored_shape), per_token=space.per_token, layout=tuple(model.input_layout),
+        instance_shape=tuple(inputs.instance_shape), stored_shape=tuple(space.stored_shape), per_token=space.per_token, layout=tuple(model.input_layout),
         parameters=parameters, fingerprint=_fingerprint(options, sha256),
         model_facts={"path": str(options.model), "sha256": sha256, "kind": model.kind, "input_shape": model.input_shape, "output_shape": model.output_shape},
     )
     return plan, Workbench(model, inputs, space, load_seconds=loaded - started)
+
+
+def load_options_model(options: ExplainOptions):
+    """The model as the options load it (a cluster worker loads it the same way)."""
+    from igcli.models import load_model
+
+    return load_model(
+        options.model, unsafe=options.unsafe, custom_objects_file=options.custom_objects, signature=options.signature,
+        input_key=options.input_key, output_key=options.output_key, output=options.output, precision=options.precision,
+    )
+
+
+def open_model(plan: RunPlan):
+    """-> (the loaded model, its attribution space) for a plan made elsewhere (a cluster worker)."""
+    from igcli.space import attribution_space
+
+    model = load_options_model(plan.options)
+    return model, attribution_space(plan.options, model, plan.instance_shape)
 
 
 def _check_options(options: ExplainOptions) -> dict:

@@ -73,27 +73,36 @@ class ImageInputs:
 
     def _decode(self, index: int):
         """-> (pixels float32 [H, W, C] in 0..255 or None, why it failed or None, 'WxH', content hash)."""
-        from PIL import Image, UnidentifiedImageError
-
-        path = self.files[index]
-        original = digest = ""
         try:
-            data = path.read_bytes()
-            digest = content_hash(data)
-            with Image.open(io.BytesIO(data)) as image:
-                width, height = image.size
-                original = f"{width}x{height}"
-                if width * height > self.options.max_pixels:
-                    return None, f"{original} pixels exceeds the limit of {self.options.max_pixels} (--max-pixels)", original, digest
-                image.seek(0)  # animated GIF/WebP/TIFF: the first frame
-                pixels = _to_channels(image, self.channels, grey=self.options.color == "grayscale")
-                if (height, width) != self.size:
-                    pixels = _resize(pixels, self.size)
-                return pixels, None, original, digest
-        except (UnidentifiedImageError, Image.DecompressionBombError) as error:
-            return None, f"not a readable image ({type(error).__name__})", original, digest
-        except (OSError, SyntaxError, ValueError, EOFError) as error:
-            return None, f"corrupt or truncated image ({' '.join(str(error).split())[:200]})", original, digest
+            data = self.files[index].read_bytes()
+        except OSError as error:
+            return None, f"cannot read the file ({error.strerror or error})", "", ""
+        return decode_image(data, self.channels, self.size, self.options)
+
+
+def decode_image(data: bytes, channels: int, size: tuple[int, int], options: ImageOptions):
+    """An image file's bytes -> (pixels float32 [H, W, channels] in 0..255 or None, why it failed
+    or None, its original 'WxH', its content hash). Readers that get bytes elsewhere (a cluster
+    worker) decode exactly as a local run does."""
+    from PIL import Image, UnidentifiedImageError
+
+    original = ""
+    digest = content_hash(data)
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            original = f"{width}x{height}"
+            if width * height > options.max_pixels:
+                return None, f"{original} pixels exceeds the limit of {options.max_pixels} (--max-pixels)", original, digest
+            image.seek(0)  # animated GIF/WebP/TIFF: the first frame
+            pixels = _to_channels(image, channels, grey=options.color == "grayscale")
+            if (height, width) != tuple(size):
+                pixels = _resize(pixels, size)
+            return pixels, None, original, digest
+    except (UnidentifiedImageError, Image.DecompressionBombError) as error:
+        return None, f"not a readable image ({type(error).__name__})", original, digest
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        return None, f"corrupt or truncated image ({' '.join(str(error).split())[:200]})", original, digest
 
 
 def _image_geometry(root: Path, model_shape: tuple, options: ImageOptions) -> tuple[int, tuple[int, int]]:
