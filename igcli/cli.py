@@ -153,7 +153,9 @@ def explain(model, inputs, progress, quiet, as_json, **options):
     def progress_bar(total):
         from tqdm import tqdm
 
-        return tqdm(total=total, unit="inst", file=sys.stderr, disable=not show_progress)
+        metrics = [m for m in (config.metrics or "").split(",") if m.strip()]
+        cost = f"explain + {len(metrics) * (config.metric_steps + 1)} metric passes each" if metrics else "explain"
+        return tqdm(total=total, unit="inst", file=sys.stderr, disable=not show_progress, desc=cost)
 
     def warn(message):
         if not quiet:
@@ -175,6 +177,10 @@ def explain(model, inputs, progress, quiet, as_json, **options):
             click.echo(f"igcli: failed {error['source']}: {error['error']}", err=True)
         if report.stopped_early:
             click.echo("igcli: stopped at the first failure (--fail-fast)", err=True)
+    if report.uninformative and not quiet:
+        shown = ", ".join(report.uninformative[:20]) + (" ..." if len(report.uninformative) > 20 else "")
+        click.echo(f"igcli: {len(report.uninformative)} instance(s) with an uninformative baseline, |F(x) - F(x')| under "
+                   f"1% of |F(x)|: {shown} (their attributions explain almost no change; try another --baseline)", err=True)
     if report.hit_max_steps and not quiet:
         shown = ", ".join(report.hit_max_steps[:20]) + (" ..." if len(report.hit_max_steps) > 20 else "")
         click.echo(f"igcli: {len(report.hit_max_steps)} instance(s) stopped at --max-steps {config.max_steps} above --tolerance "

@@ -78,12 +78,17 @@ class Journal:
         data = self._cache[1]
         for name in _NUMERIC:
             getattr(results, name)[row] = data[name][source]
+        for name in results.metric_scores:  # --metrics: the fingerprint guarantees they were computed
+            results.metric_scores[name][row] = data[f"metric_{name}"][source]
+            results.metric_curves[name][row] = data[f"curve_{name}"][source]
         results.target_names[row] = str(data["target_names"][source])
         results.predicted_names[row] = str(data["predicted_names"][source])
         results.errors[row] = None
 
     def append(self, results: Results) -> None:
         arrays = {name: getattr(results, name) for name in _NUMERIC}
+        arrays.update({f"metric_{name}": values for name, values in results.metric_scores.items()})
+        arrays.update({f"curve_{name}": values for name, values in results.metric_curves.items()})
         arrays.update(
             ids=np.array(results.ids, dtype=str), sources=np.array(results.sources, dtype=str),
             target_names=np.array(results.target_names, dtype=str), predicted_names=np.array(results.predicted_names, dtype=str),

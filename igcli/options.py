@@ -72,6 +72,8 @@ class ExplainOptions:
     clip_percentile: float = option(99.5, "Heatmaps: magnitude percentile shown at full colour.")
     alpha: float = option(0.6, "Heatmaps: opacity of the colour over the image.")
     panel: bool = option(False, "Heatmaps: input | heatmap | overlay side by side.", flag=True)
+    metrics: str | None = option(None, "Faithfulness per instance: deletion, insertion, or both comma-separated (M forward passes each).")
+    metric_steps: int = option(20, "--metrics: steps M along each curve.")
     report: bool = option(True, "OUT/report.html: the run, its failures, histograms, every instance and the worst heatmaps.", names=("--report/--no-report",))
     max_delta: float | None = option(None, "Exit 3 when any instance's relative completeness error exceeds this.", type=float)
     fail_fast: bool = option(False, "Stop at the first instance that fails.", flag=True)

@@ -24,6 +24,7 @@ from igcli.data import CsvInputs, ImageInputs, ImageOptions, InputSource, TableO
 from igcli.data.images import parse_resize
 from igcli.data.preprocess import Preprocess, parse_floats
 from igcli.errors import UsageProblem
+from igcli.faithfulness import parse_metrics
 from igcli.methods.quadrature import alphas_and_weights
 from igcli.options import NOT_IN_FINGERPRINT, ExplainOptions
 from igcli.smoothing import Smoothing
@@ -41,6 +42,7 @@ class RunPlan:
     class_names: tuple[str, ...] | None
     preprocess: Preprocess
     smoothing: Smoothing | None  # --smooth N
+    metrics: tuple[str, ...]  # --metrics
     input_kind: str  # images, table or arrays
     features: tuple[str, ...]  # table inputs: the feature columns
     skipped: tuple[str, ...]  # files in an image folder that are not images
@@ -129,7 +131,8 @@ def make_plan(options: ExplainOptions, warn=print) -> tuple[RunPlan, Workbench]:
     plan = RunPlan(
         options=options, rule=checked["rule"], steps=checked["steps"], batch_size=checked["batch_size"], baselines=baselines, targets=targets,
         class_names=tuple(class_names) if class_names else None, preprocess=preprocess,
-        smoothing=Smoothing(options.smooth, options.noise, options.seed, options.smooth_squared) if options.smooth else None, input_kind=kind,
+        smoothing=Smoothing(options.smooth, options.noise, options.seed, options.smooth_squared) if options.smooth else None,
+        metrics=checked["metrics"], input_kind=kind,
         features=tuple(getattr(inputs, "features", ())), skipped=tuple(str(p) for p in getattr(inputs, "skipped", [])),
         instance_shape=tuple(inputs.instance_shape), stored_shape=tuple(space.stored_shape), per_token=space.per_token, layout=tuple(model.input_layout),
         parameters=parameters, fingerprint=_fingerprint(options, sha256),
@@ -178,7 +181,14 @@ def _check_options(options: ExplainOptions) -> dict:
         alphas_and_weights(rule, steps or 2)
     except ValueError as error:
         raise UsageProblem(f"--method {rule}: {error}") from None
+    try:
+        metrics = parse_metrics(options.metrics)
+    except ValueError as error:
+        raise UsageProblem(f"--metrics {options.metrics}: {error}") from None
+    if metrics and options.metric_steps < 1:
+        raise UsageProblem(f"--metric-steps {options.metric_steps}: must be at least 1")
     checked = {
+        "metrics": metrics,
         "rule": rule,
         "steps": steps,
         "batch_size": _parse_batch_size(options.batch_size),
@@ -241,6 +251,8 @@ def _method_parameters(options: ExplainOptions) -> dict:
         recorded["idgi"] = True
     if options.smooth:
         recorded.update(smooth=options.smooth, noise=options.noise, smooth_squared=options.smooth_squared)
+    if options.metrics:
+        recorded.update(metrics=options.metrics, metric_steps=options.metric_steps)
     return recorded if len(recorded) > 1 or options.path != "straight" else {}
 
 

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from igcli import __version__
-from igcli.results import Results
+from igcli.results import UNINFORMATIVE_SHARE, Results
 
 
 @dataclass
@@ -29,6 +29,8 @@ class RunReport:
     gradient_evaluations: int = 0  # made by this run (instances reused from a journal cost none)
     steps_histogram: dict = field(default_factory=dict)  # "lo-hi" steps -> instances
     hit_max_steps: list = field(default_factory=list)  # ids that stopped at --max-steps above the tolerance
+    uninformative: list = field(default_factory=list)  # ids whose F barely changes along the path
+    metric_totals: dict = field(default_factory=dict)  # --metrics: name -> [sum, count] over explained instances
 
     @property
     def exit_code(self) -> int:
@@ -52,6 +54,15 @@ class RunReport:
             worst = float(np.max(relative))
             self.max_relative_delta = worst if self.max_relative_delta is None else max(worst, self.max_relative_delta)
         self._tally_steps(results, ok, max_delta)
+        self.uninformative += [str(i) for i, flag in zip(results.ids, results.uninformative) if flag == 1]
+        for name, scores in results.metric_scores.items():
+            total = self.metric_totals.setdefault(name, [0.0, 0])
+            total[0] += float(np.nansum(scores[ok]))
+            total[1] += int(np.isfinite(scores[ok]).sum())
+
+    @property
+    def metric_means(self) -> dict:
+        return {name: (total / count if count else None) for name, (total, count) in self.metric_totals.items()}
 
     def _tally_steps(self, results: Results, ok: np.ndarray, max_delta: float | None) -> None:
         steps = results.steps
@@ -89,12 +100,16 @@ def manifest(plan, parameters: dict, report: RunReport) -> dict:
             "numpy": np.__version__, "h5py": h5py.__version__,
         },
         "model": plan.model_facts,
-        "counts": {"instances": report.instances, "explained": report.explained, "reused": report.reused, "computed": report.explained - report.reused, "failed": report.failed, "skipped_files": len(report.skipped)},
+        "counts": {"instances": report.instances, "explained": report.explained, "reused": report.reused, "computed": report.explained - report.reused,
+                   "failed": report.failed, "skipped_files": len(report.skipped), "uninformative_baselines": len(report.uninformative)},
+        "uninformative_baselines": {"share": UNINFORMATIVE_SHARE, "ids": report.uninformative},
         "max_relative_delta": report.max_relative_delta,
         "over_max_delta": report.over_max_delta,
         "stopped_early": report.stopped_early,
         "exit_code": report.exit_code,
         **({"adaptive": _adaptive_section(plan, report)} if plan.steps is None else {}),
+        **({"metrics": report.metric_means, "metric_steps": plan.options.metric_steps,
+            "metric_forward_passes": (report.explained - report.reused) * len(plan.metrics) * (plan.options.metric_steps + 1)} if plan.metrics else {}),
         "timings": report.timings,
         "errors": report.errors,
         "skipped_files": report.skipped,

@@ -6,6 +6,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+# A baseline is uninformative when F barely changes along the path: |F(x) - F(x')| under this
+# share of |F(x)|. The attributions then explain almost nothing, and the relative delta, a ratio to
+# that small change, means little (seen on a real SavedModel: F(x) - F(x') = 0.0002, relative delta 11.7).
+UNINFORMATIVE_SHARE = 0.01
+
 
 @dataclass
 class Results:
@@ -29,9 +34,12 @@ class Results:
     steps: np.ndarray | None = None
     error_estimates: np.ndarray | None = None
     hit_max_steps: np.ndarray | None = None
+    # --metrics: per metric, the score per instance [b] (NaN where failed) and the curve [b, M + 1]
+    metric_scores: dict = field(default_factory=dict)
+    metric_curves: dict = field(default_factory=dict)
 
     @classmethod
-    def empty(cls, batch, shape: tuple) -> Results:
+    def empty(cls, batch, shape: tuple, metrics: tuple = (), metric_steps: int = 0) -> Results:
         """Every instance failed or not yet computed: NaN values, the batch's read errors.
         shape: one instance's attributions (the input's, or a layer's with --layer)."""
         count = len(batch.ids)
@@ -45,11 +53,22 @@ class Results:
             predicted=np.full(count, -1, np.int64), scores=nan(), baseline_scores=nan(), sums=nan(), deltas=nan(),
             errors=list(batch.errors), target_names=[""] * count, predicted_names=[""] * count,
             steps=np.full(count, -1, np.int64), error_estimates=nan(), hit_max_steps=np.zeros(count, bool),
+            metric_scores={name: nan() for name in metrics},
+            metric_curves={name: np.full((count, metric_steps + 1), np.nan) for name in metrics},
         )
 
     @property
     def statuses(self) -> list[str]:
         return ["ok" if error is None else "error" for error in self.errors]
+
+    @property
+    def uninformative(self) -> np.ndarray:
+        """Per instance: 1 where the baseline is uninformative (see UNINFORMATIVE_SHARE), 0 where
+        not, -1 where the instance failed."""
+        gap = np.abs(self.scores - self.baseline_scores)
+        flags = (gap < UNINFORMATIVE_SHARE * np.abs(self.scores)).astype(np.int64)
+        flags[np.isnan(self.scores)] = -1
+        return flags
 
     @property
     def relative_deltas(self) -> np.ndarray:

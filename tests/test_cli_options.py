@@ -186,7 +186,7 @@ def test_nan_instance_is_listed_and_the_rest_explained(igcli, files, tmp_path):
     assert [s.decode() for s in arrays["status"]] == ["ok", "ok", "error", "ok", "ok"]
     assert np.isnan(arrays["attributions"][2]).all()
     np.testing.assert_allclose(arrays["attributions"][[0, 1, 3, 4]], expected(0, 0)[[0, 1, 3, 4]], rtol=1e-5, atol=1e-6)
-    assert "NaN" in run.stderr and run.run_json()["counts"] == {"instances": 5, "explained": 4, "reused": 0, "computed": 4, "failed": 1, "skipped_files": 0}
+    assert "NaN" in run.stderr and run.run_json()["counts"] == {"instances": 5, "explained": 4, "reused": 0, "computed": 4, "failed": 1, "skipped_files": 0, "uninformative_baselines": 0}
 
 
 def test_outputs_summary_run_json_and_formats_agree(igcli, files):
@@ -203,7 +203,7 @@ def test_outputs_summary_run_json_and_formats_agree(igcli, files):
         assert float(row["attribution_sum"]) == pytest.approx(total, rel=1e-6)
         assert float(row["attribution_sum"]) - (float(row["score"]) - float(row["baseline_score"])) == pytest.approx(float(row["delta"]), abs=1e-9)
     manifest = run.run_json()
-    assert manifest["counts"] == {"instances": 5, "explained": 5, "reused": 0, "computed": 5, "failed": 0, "skipped_files": 0}
+    assert manifest["counts"] == {"instances": 5, "explained": 5, "reused": 0, "computed": 5, "failed": 0, "skipped_files": 0, "uninformative_baselines": 0}
     assert len(manifest["model"]["sha256"]) == 64 and manifest["resolved"]["steps"] == 4
     assert set(manifest["timings"]) == {"load_seconds", "compute_seconds", "write_seconds", "explain_wall_seconds", "total_seconds"}
     assert {"tensorflow", "keras", "numpy"} <= set(manifest["versions"])

@@ -39,6 +39,11 @@ class RowMethod:
     def attribute(self, rows: Rows) -> RowResults:
         raise NotImplementedError
 
+    def metric_baseline(self, x: np.ndarray, baselines: np.ndarray) -> np.ndarray:
+        """What deletion and insertion put in place of removed features: where the paths start,
+        averaged over the baseline samples. [G, ...]"""
+        return np.asarray(baselines, np.float32).mean(axis=1)
+
     def explain(self, x: np.ndarray, baselines: np.ndarray, targets: np.ndarray, x_outputs: np.ndarray | None = None,
                 copies: np.ndarray | None = None, squared: bool = False) -> Explanation:
         """x [G, ...]; baselines [G, K, ...] (K samples, averaged); targets [G]; copies [G, N, ...]:

@@ -45,6 +45,15 @@ class IntegratedGradients(RowMethod):
             start_values = self._start_values(rows, tensors)
         return RowResults(attributions, start_values)
 
+    def metric_baseline(self, x: np.ndarray, baselines: np.ndarray) -> np.ndarray:
+        if isinstance(self.path, StraightLine):
+            return super().metric_baseline(x, baselines)
+        from igcli.tfimport import tensorflow  # a curved path: its start (Blur IG: the blurred input)
+
+        tf = tensorflow()
+        start = self.path.points({name: tf.constant(x) for name in self.path.row_fields}, tf.zeros([len(x), *[1] * (x.ndim - 1)], tf.float64))
+        return start.numpy()
+
     def _start_values(self, rows: Rows, tensors: dict) -> np.ndarray:
         if isinstance(self.path, StraightLine):
             outputs = self._baseline_outputs(rows.baselines)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from igcli import faithfulness
 from igcli.errors import InstanceError
 from igcli.results import Results
 
 
 def explain_group(method, space, batch, plan) -> Results:
     targets, baselines, class_names, smoothing = plan.targets, plan.baselines, plan.class_names, plan.smoothing
-    results = Results.empty(batch, space.stored_shape)
+    results = Results.empty(batch, space.stored_shape, plan.metrics, plan.options.metric_steps)
     good = np.array([error is None for error in results.errors])
     if good.any():
         x_space = space.map(batch.arrays[good])  # engine space: the input, or the layer's activations
@@ -49,6 +50,12 @@ def explain_group(method, space, batch, plan) -> Results:
                 results.steps[rows] = explanation.steps
                 results.error_estimates[rows] = explanation.error_estimates
                 results.hit_max_steps[rows] = explanation.hit_max_steps
+            if plan.metrics:
+                start = method.metric_baseline(x, baseline)
+                for name in plan.metrics:
+                    curve = faithfulness.curves(method.outputs, x, explanation.attributions, start, chosen[keep], name, plan.options.metric_steps)
+                    results.metric_curves[name][rows] = curve
+                    results.metric_scores[name][rows] = faithfulness.area(curve)
     if class_names:
         results.target_names = [class_names[t] if t >= 0 else "" for t in results.targets]
         results.predicted_names = [class_names[p] if p >= 0 else "" for p in results.predicted]

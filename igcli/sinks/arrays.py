@@ -17,10 +17,29 @@ from igcli.results import Results
 from igcli.sinks.atomic import PartialFile, atomic_path
 
 FORMATS = ("h5", "npz", "npy")
-ARRAY_NAMES = ("attributions", "ids", "sources", "targets", "target_names", "scores", "baseline_scores", "deltas", "relative_deltas", "status")
+ARRAY_NAMES = ("attributions", "ids", "sources", "targets", "target_names", "scores", "baseline_scores", "deltas", "relative_deltas", "status",
+               "uninformative_baseline")
 TEXT_ARRAYS = ("ids", "sources", "target_names", "status")
-# Written only by runs that compute them (--steps auto), so other runs keep their layout exactly.
-OPTIONAL_ARRAYS = {"steps": lambda results: results.steps, "error_estimate": lambda results: results.error_estimates}
+INTEGER_ARRAYS = ("targets", "steps", "uninformative_baseline")
+
+
+def optional_arrays(plan) -> dict:
+    """Arrays only the runs that compute them write (--steps auto, --metrics), with their shape per
+    instance, so other runs keep their layout: name -> shape."""
+    shapes = {"steps": (), "error_estimate": ()} if plan.steps is None else {}
+    for metric in plan.metrics:
+        shapes.update({metric: (), f"{metric}_curve": (plan.options.metric_steps + 1,)})
+    return shapes
+
+
+def _optional_value(results: Results, name: str) -> np.ndarray:
+    if name == "steps":
+        return results.steps
+    if name == "error_estimate":
+        return results.error_estimates
+    if name.endswith("_curve"):
+        return results.metric_curves[name[: -len("_curve")]]
+    return results.metric_scores[name]
 
 
 class H5Writer:
@@ -28,13 +47,13 @@ class H5Writer:
 
     OWNS = ("attributions.h5",)
 
-    def __init__(self, out: Path, instance_shape: tuple, attributes: dict, layout: list | None = None, optional: tuple = ()):
+    def __init__(self, out: Path, instance_shape: tuple, attributes: dict, layout: list | None = None, optional: dict | None = None):
         import h5py
 
         self.partial = PartialFile(out / "attributions.h5")
         self.file = h5py.File(self.partial.temporary, "w")
         text = h5py.string_dtype()
-        self.layout, self.optional = layout, optional
+        self.layout, self.optional = layout, optional or {}
         self.datasets = {
             name: self._grow(name, text if name in TEXT_ARRAYS else _numeric_dtype(name), shape)
             for name, shape in _array_shapes(instance_shape, layout, optional).items()
@@ -72,8 +91,8 @@ class NumpyWriter:
 
     OWNS = ("attributions.npz", "arrays", ".arrays-*")
 
-    def __init__(self, out: Path, instance_shape: tuple, fmt: str, layout: list | None = None, optional: tuple = ()):
-        self.out, self.fmt, self.layout, self.optional = out, fmt, layout, optional
+    def __init__(self, out: Path, instance_shape: tuple, fmt: str, layout: list | None = None, optional: dict | None = None):
+        self.out, self.fmt, self.layout, self.optional = out, fmt, layout, optional or {}
         self.shapes = _array_shapes(instance_shape, layout, optional)
         self.work = Path(tempfile.mkdtemp(dir=out, prefix=".arrays-"))
         self.raw = {}
@@ -131,7 +150,7 @@ class NumpyWriter:
         shutil.rmtree(self.work, ignore_errors=True)
 
 
-def open_array_writer(out: Path, fmt: str, instance_shape: tuple, attributes: dict, layout: list | None = None, optional: tuple = ()):
+def open_array_writer(out: Path, fmt: str, instance_shape: tuple, attributes: dict, layout: list | None = None, optional: dict | None = None):
     if fmt == "h5":
         return H5Writer(out, instance_shape, attributes, layout, optional)
     return NumpyWriter(out, instance_shape, fmt, layout, optional)
@@ -140,12 +159,12 @@ def open_array_writer(out: Path, fmt: str, instance_shape: tuple, attributes: di
 def _numeric_dtype(name: str) -> np.dtype:
     if name.startswith("attributions"):
         return np.dtype(np.float32)
-    return np.dtype(np.int64 if name in ("targets", "steps") else np.float64)
+    return np.dtype(np.int64 if name in INTEGER_ARRAYS else np.float64)
 
 
-def _array_shapes(instance_shape: tuple, layout: list | None, optional: tuple = ()) -> dict:
+def _array_shapes(instance_shape: tuple, layout: list | None, optional: dict | None = None) -> dict:
     """Each array's shape per instance; several model inputs get attributions/<input name>."""
-    shapes = {name: () for name in (*ARRAY_NAMES, *optional)}
+    shapes = {**{name: () for name in ARRAY_NAMES}, **(optional or {})}
     if layout:
         del shapes["attributions"]
         shapes = {**{f"attributions/{name}": tuple(shape) for name, shape in layout}, **shapes}
@@ -154,12 +173,13 @@ def _array_shapes(instance_shape: tuple, layout: list | None, optional: tuple = 
     return shapes
 
 
-def _columns(results: Results, layout: list | None = None, optional: tuple = ()) -> dict:
+def _columns(results: Results, layout: list | None = None, optional: dict | None = None) -> dict:
     columns = {
         "attributions": results.attributions, "ids": results.ids, "sources": results.sources, "targets": results.targets,
         "target_names": results.target_names, "scores": results.scores, "baseline_scores": results.baseline_scores,
         "deltas": results.deltas, "relative_deltas": results.relative_deltas, "status": results.statuses,
-        **{name: OPTIONAL_ARRAYS[name](results) for name in optional},
+        "uninformative_baseline": results.uninformative,
+        **{name: _optional_value(results, name) for name in optional or {}},
     }
     if layout:  # the flat rows of several inputs, cut back into one array per input
         flat = columns.pop("attributions")

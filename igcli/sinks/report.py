@@ -496,7 +496,8 @@ SCRIPT = r"""
   const counts = run.counts || {};
   for (const key in counts) {
     const value = counts[key];
-    card(key.replace(/_/g, " "), typeof value === "number" ? grouped.format(value) : plain(value), (key === "failed" || key === "skipped_files") && value > 0 ? "bad" : null);
+    card(key.replace(/_/g, " "), typeof value === "number" ? grouped.format(value) : plain(value),
+         (key === "failed" || key === "skipped_files") && value > 0 ? "bad" : (key === "uninformative_baselines" && value > 0 ? "warn" : null));
   }
   if (!run.counts) card("rows in summary.csv", grouped.format(rows));
   if (typeof run.max_relative_delta === "number") card("max relative delta", formatNumber(run.max_relative_delta), Array.isArray(run.over_max_delta) && run.over_max_delta.length ? "warn" : null);
@@ -528,6 +529,12 @@ SCRIPT = r"""
     panels.appendChild(box);
     if (histogram) box.appendChild(el("details", null, [el("summary", null, "instances by steps"), kvTable(histogram)]));
     if (Array.isArray(ids) && ids.length) box.appendChild(el("details", null, [el("summary", null, ids.length + " instances stopped at --max-steps"), el("p", { className: "mono" }, ids.slice(0, data.max_listed).join(", ") + (ids.length > data.max_listed ? ", \u2026" : ""))]));
+  }
+  const flat = run.uninformative_baselines;
+  if (flat && Array.isArray(flat.ids) && flat.ids.length) {
+    panels.appendChild(el("div", null, [el("h3", null, "Uninformative baselines"),
+      el("p", null, flat.ids.length + " instance(s) where |F(x) - F(x')| is under " + (100 * flat.share) + "% of |F(x)|: their attributions explain almost no change, and their relative deltas mean little (column uninformative_baseline)."),
+      el("p", { className: "mono" }, flat.ids.slice(0, data.max_listed).join(", ") + (flat.ids.length > data.max_listed ? ", \u2026" : ""))]));
   }
   const more = el("div");
   overview.appendChild(more);

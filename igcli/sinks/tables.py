@@ -13,7 +13,7 @@ from igcli.sinks.atomic import PartialFile
 
 SUMMARY_COLUMNS = (
     "id", "source", "original_size", "predicted", "predicted_name", "target", "target_name", "score",
-    "baseline_score", "attribution_sum", "delta", "relative_delta", "status", "error",
+    "baseline_score", "attribution_sum", "delta", "relative_delta", "uninformative_baseline", "status", "error",
 )
 
 
@@ -45,22 +45,25 @@ class CsvSink:
 
 
 class SummaryWriter(CsvSink):
-    """summary.csv; with --steps auto, `steps` and `error_estimate` follow relative_delta."""
+    """summary.csv; with --steps auto `steps` and `error_estimate`, and with --metrics one column
+    per metric, come before status."""
 
     OWNS = ("summary.csv",)
 
-    def __init__(self, out: Path, adaptive: bool = False):
-        self.adaptive = adaptive
+    def __init__(self, out: Path, adaptive: bool = False, metrics: tuple = ()):
+        self.adaptive, self.metrics = adaptive, tuple(metrics)
         header = list(SUMMARY_COLUMNS)
-        if adaptive:
-            header[header.index("status"):header.index("status")] = ["steps", "error_estimate"]
+        extra = (["steps", "error_estimate"] if adaptive else []) + list(self.metrics)
+        header[header.index("status"):header.index("status")] = extra
         super().__init__(out / "summary.csv", header)
 
     def rows(self, results: Results):
         sizes = [extra.get("original_size", "") for extra in results.extras]
-        columns = [results.ids, results.sources, sizes, results.predicted, results.predicted_names, results.targets, results.target_names, results.scores, results.baseline_scores, results.sums, results.deltas, results.relative_deltas]
+        columns = [results.ids, results.sources, sizes, results.predicted, results.predicted_names, results.targets, results.target_names, results.scores,
+                   results.baseline_scores, results.sums, results.deltas, results.relative_deltas, results.uninformative]
         if self.adaptive:
             columns += [results.steps, results.error_estimates]
+        columns += [results.metric_scores[name] for name in self.metrics]
         for *head, status, error in zip(*columns, results.statuses, results.errors):
             yield [cell(value) for value in head] + [status, error or ""]
 
