@@ -81,7 +81,7 @@ class Journal:
         for name in results.metric_scores:  # --metrics: the fingerprint guarantees they were computed
             results.metric_scores[name][row] = data[f"metric_{name}"][source]
             results.metric_curves[name][row] = data[f"curve_{name}"][source]
-        results.target_names[row] = str(data["target_names"][source])
+        results.target_names[row] = [str(name) for name in np.atleast_1d(data["target_names"][source])]
         results.predicted_names[row] = str(data["predicted_names"][source])
         results.errors[row] = None
 

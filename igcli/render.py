@@ -120,6 +120,19 @@ def render_heatmap(x, attributions, *, value_range=(0.0, 1.0), sign=DEFAULT_SIGN
     return sheet
 
 
+def side_by_side(images: list):
+    """Images of one height in a row, PANEL_GAP white pixels apart."""
+    from PIL import Image
+
+    width = sum(image.width for image in images) + PANEL_GAP * (len(images) - 1)
+    sheet = Image.new("RGB", (width, max(image.height for image in images)), "white")
+    left = 0
+    for image in images:
+        sheet.paste(image, (left, 0))
+        left += image.width + PANEL_GAP
+    return sheet
+
+
 def _caption_font():
     from PIL import ImageFont
 

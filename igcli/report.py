@@ -46,15 +46,16 @@ class RunReport:
             else:
                 self.failed += 1
                 self.errors.append({"id": ident, "source": source, "error": error})
-        ok = np.array([e is None for e in results.errors])
-        relative = results.relative_deltas[ok]
+        ok = np.array([e is None for e in results.errors], bool)
+        names = _entry_names(results)  # [b, K]: the id, or id:target with several targets
+        relative = results.relative_deltas
         if max_delta is not None:
-            self.over_max_delta += [i for i, r in zip(np.array(results.ids)[ok], relative) if not r <= max_delta]
-        if relative.size:
-            worst = float(np.max(relative))
+            self.over_max_delta += [str(n) for n, r in zip(names[ok].ravel(), relative[ok].ravel()) if not r <= max_delta]
+        if ok.any():
+            worst = float(np.max(relative[ok]))
             self.max_relative_delta = worst if self.max_relative_delta is None else max(worst, self.max_relative_delta)
-        self._tally_steps(results, ok, max_delta)
-        self.uninformative += [str(i) for i, flag in zip(results.ids, results.uninformative) if flag == 1]
+        self._tally_steps(results, ok, names, max_delta)
+        self.uninformative += [str(n) for n, flag in zip(names.ravel(), results.uninformative.ravel()) if flag == 1]
         for name, scores in results.metric_scores.items():
             total = self.metric_totals.setdefault(name, [0.0, 0])
             total[0] += float(np.nansum(scores[ok]))
@@ -64,19 +65,29 @@ class RunReport:
     def metric_means(self) -> dict:
         return {name: (total / count if count else None) for name, (total, count) in self.metric_totals.items()}
 
-    def _tally_steps(self, results: Results, ok: np.ndarray, max_delta: float | None) -> None:
+    def _tally_steps(self, results: Results, ok: np.ndarray, names: np.ndarray, max_delta: float | None) -> None:
         steps = results.steps
         if steps is None or not np.any(steps[ok] >= 0):
             return
-        for ident, count, hit, extra in zip(np.array(results.ids)[ok], steps[ok], results.hit_max_steps[ok], np.array(results.extras)[ok]):
-            if not extra.get("reused"):
-                self.gradient_evaluations += int(count)
-            bin_name = _steps_bin(int(count))
-            self.steps_histogram[bin_name] = self.steps_histogram.get(bin_name, 0) + 1
-            if hit:
-                self.hit_max_steps.append(str(ident))
-                if max_delta is not None and ident not in self.over_max_delta:
-                    self.over_max_delta.append(str(ident))
+        reused = np.array([bool(extra.get("reused")) for extra in results.extras])
+        for row in np.flatnonzero(ok):
+            for name, count, hit in zip(names[row], steps[row], results.hit_max_steps[row]):
+                if not reused[row]:
+                    self.gradient_evaluations += int(count)
+                bin_name = _steps_bin(int(count))
+                self.steps_histogram[bin_name] = self.steps_histogram.get(bin_name, 0) + 1
+                if hit:
+                    self.hit_max_steps.append(str(name))
+                    if max_delta is not None and name not in self.over_max_delta:
+                        self.over_max_delta.append(str(name))
+
+
+def _entry_names(results: Results) -> np.ndarray:
+    """How an (instance, target) is named in lists: its id, or id:target with several targets."""
+    count = results.targets.shape[1]
+    if count == 1:
+        return np.array(results.ids, dtype=object).reshape(-1, 1)
+    return np.array([[f"{ident}:{label}" for label in results.target_labels(row)] for row, ident in enumerate(results.ids)], dtype=object).reshape(-1, count)
 
 
 def _steps_bin(steps: int) -> str:

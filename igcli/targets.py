@@ -10,7 +10,7 @@ import numpy as np
 
 from igcli.errors import UsageProblem
 
-HELP = "predicted|INT|I,J,...|NAME|labels:PATH|label"
+HELP = "predicted|INT|I,J,...|NAME|labels:PATH|label|top:K|all|LIST"
 
 
 def read_class_names(path: str | Path) -> list[str]:
@@ -25,30 +25,51 @@ def read_class_names(path: str | Path) -> list[str]:
     return names
 
 
+MAX_ALL = 100  # --target all explains every output; above this many, a list or top:K is wiser
+
+
 @dataclass
 class Targets:
-    """Resolves each instance's target to a flat index into its output."""
+    """Resolves each instance's targets to flat indices into its output: [G, K]."""
 
-    kind: str  # predicted, index, labels (from a file), label (per row, from the CSV)
+    kind: str  # predicted, index, labels (from a file), label (per row, from the CSV), top, list
     output_shape: tuple
     index: int | None = None
-    labels: np.ndarray | None = None  # flat indices, one per input
+    labels: np.ndarray | None = None  # flat indices, [inputs, K], from a labels file
     class_names: list[str] | None = None
+    indices: tuple = ()  # --target LIST and --target all: the same K outputs for every instance
+    top: int = 0  # --target top:K
+    several: bool = False  # the user asked for several targets: outputs gain a target axis
+
+    @property
+    def count(self) -> int:
+        """K, the targets per instance."""
+        if self.kind == "top":
+            return self.top
+        if self.kind == "list":
+            return len(self.indices)
+        if self.kind == "labels":
+            return self.labels.shape[1]
+        return 1
 
     def resolve(self, indices: np.ndarray, outputs: np.ndarray, row_labels: list | None = None) -> tuple[np.ndarray, list]:
-        """-> (flat target per instance, -1 where it cannot be had; the reason per instance or None)."""
+        """-> (flat targets [G, K], -1 where they cannot be had; the reason per instance or None)."""
         count = len(indices)
         if self.kind == "predicted":
-            return outputs.argmax(axis=1), [None] * count
+            return outputs.argmax(axis=1)[:, None], [None] * count
         if self.kind == "index":
-            return np.full(count, self.index), [None] * count
+            return np.full((count, 1), self.index), [None] * count
+        if self.kind == "top":  # the K highest outputs, highest first; ties by index
+            return np.argsort(-outputs, axis=1, kind="stable")[:, : self.top], [None] * count
+        if self.kind == "list":
+            return np.broadcast_to(np.asarray(self.indices), (count, len(self.indices))).copy(), [None] * count
         if self.kind == "labels":
             return self.labels[indices], [None] * count
-        targets, errors = np.full(count, -1, np.int64), [None] * count
+        targets, errors = np.full((count, 1), -1, np.int64), [None] * count
         size = outputs.shape[1]
         for row, value in enumerate(row_labels):
             try:
-                targets[row] = _check_labels([value], self.output_shape, size, self.class_names, "--label-column")[0]
+                targets[row, 0] = _check_labels([value], self.output_shape, size, self.class_names, "--label-column")[0]
             except UsageProblem as problem:
                 errors[row] = str(problem)
         return targets, errors
@@ -62,7 +83,18 @@ def parse_target(text: str, *, output_shape: tuple, class_names: list[str] | Non
     text = text.strip()
     if text == "predicted":
         return Targets("predicted", output_shape)
-    if re.fullmatch(r"-?\d+(,-?\d+)*", text):
+    if text == "all":
+        if size > MAX_ALL:
+            raise UsageProblem(f"--target all: the model has {size} outputs per instance, more than {MAX_ALL}; choose them with --target top:K or a list")
+        return Targets("list", output_shape, indices=tuple(range(size)), several=True)
+    match = re.fullmatch(r"top:(\d+)", text)
+    if match:
+        top = int(match.group(1))
+        if not 1 <= top <= size:
+            raise UsageProblem(f"--target {text}: K must be between 1 and the model's {size} outputs")
+        return Targets("top", output_shape, top=top, several=True)
+    rank = len(output_shape) if output_shape else 1
+    if re.fullmatch(r"-?\d+(,-?\d+)*", text) and (text.count(",") == 0 or (rank > 1 and text.count(",") == rank - 1)):
         return Targets("index", output_shape, index=_flat_index(text, output_shape, size, "--target"))
     if text == "label":
         if not has_label_column:
@@ -70,10 +102,22 @@ def parse_target(text: str, *, output_shape: tuple, class_names: list[str] | Non
         return Targets("label", output_shape, class_names=class_names)
     if text.startswith("labels:"):
         path = Path(text[len("labels:") :])
-        values = _read_labels(path)
-        if count is not None and len(values) != count:
-            raise UsageProblem(f"{path}: {len(values)} labels for {count} inputs")
-        return Targets("labels", output_shape, labels=_check_labels(values, output_shape, size, class_names, str(path)))
+        lines = _read_labels(path)
+        if count is not None and len(lines) != count:
+            raise UsageProblem(f"{path}: {len(lines)} labels for {count} inputs")
+        per_line = [[v for v in line.split(",") if v.strip()] for line in lines]
+        widths = {len(values) for values in per_line}
+        if len(widths) != 1:
+            raise UsageProblem(f"{path}: every line must name as many labels; found {', '.join(str(w) for w in sorted(widths))}")
+        flat = _check_labels([v for values in per_line for v in values], output_shape, size, class_names, str(path))
+        width = widths.pop()
+        return Targets("labels", output_shape, labels=flat.reshape(len(lines), width), several=width > 1)
+    if "," in text:  # a list of flat indices or class names
+        values = [v.strip() for v in text.split(",") if v.strip()]
+        indices = tuple(int(i) for i in _check_labels(values, output_shape, size, class_names, "--target"))
+        if len(set(indices)) != len(indices):
+            raise UsageProblem(f"--target {text}: a target is named twice")
+        return Targets("list", output_shape, indices=indices, several=True)
     if class_names is None:
         raise UsageProblem(f"--target {text!r}: not a class index; to use class names give --class-names FILE")
     if text not in class_names:
@@ -97,11 +141,15 @@ def _flat_index(text: str, output_shape: tuple, size: int, where: str) -> int:
 
 
 def _read_labels(path: Path) -> list[str]:
+    """One entry per input: a line of the text file (several labels comma-separated), or a row of
+    the .npy (a number per input, or a row of numbers)."""
     if not path.is_file():
         raise UsageProblem(f"{path}: no such labels file")
     if path.suffix == ".npy":
         try:
-            return [str(v) for v in np.load(path, allow_pickle=False).reshape(-1)]
+            array = np.load(path, allow_pickle=False)
+            rows = array.reshape(len(array), -1) if array.ndim > 1 else array.reshape(-1, 1)
+            return [",".join(str(v) for v in row) for row in rows]
         except (OSError, ValueError) as error:
             raise UsageProblem(f"{path}: not a readable .npy of labels ({error})") from None
     try:

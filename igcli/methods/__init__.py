@@ -37,4 +37,5 @@ def build_method(plan, model_call, input_shape: tuple, batch_size: int, branches
     if options.path == "blur":
         path = BlurPath(options.blur_sigma, input_shape, finite_step=0.01 if options.blur_derivative == "finite" else None)
     alphas, weights = alphas_and_weights(plan.rule, plan.steps)
-    return IntegratedGradients.build(*common, alphas, weights, batch_size, branches, options.xla, path=path, idgi=options.idgi)
+    return IntegratedGradients.build(*common, alphas, weights, batch_size, branches, options.xla, path=path, idgi=options.idgi,
+                                     targets=plan.targets.count)

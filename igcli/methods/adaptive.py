@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from igcli.methods.base import RowMethod, RowResults, Rows
+from igcli.methods.base import OneTargetAtATime, RowResults, Rows
 from igcli.methods.core import GradientCore, PathRows
 from igcli.methods.paths import StraightLine
 
@@ -79,7 +79,7 @@ class _Path:
             del self.vectors[position]
 
 
-class AdaptiveIntegratedGradients(RowMethod):
+class AdaptiveIntegratedGradients(OneTargetAtATime):
     path = StraightLine()
 
     def __init__(self, core: GradientCore, tolerance: float, max_steps: int):
@@ -92,7 +92,7 @@ class AdaptiveIntegratedGradients(RowMethod):
     def build(cls, model_call, input_shape: tuple, tolerance: float, max_steps: int, batch_size: int, branches: int | None = None, xla: bool = False):
         return cls(GradientCore(model_call, input_shape, cls.path, batch_size, branches, xla), tolerance, max_steps)
 
-    def attribute(self, rows: Rows) -> RowResults:
+    def attribute_one(self, rows: Rows) -> RowResults:
         tensors = {"start": rows.baselines, "delta": rows.x - rows.baselines}
         paths = [_Path() for _ in range(len(rows.targets))]
         groups = int(rows.instance.max()) + 1 if len(rows.instance) else 0
@@ -120,7 +120,7 @@ class AdaptiveIntegratedGradients(RowMethod):
                 path.release_unused()
         steps = np.array([sum(paths[r].evaluations for r in members) for members in own_rows], np.int64)
         unconverged = at_max & ~(estimates <= self.tolerance)  # stopped at --max-steps (or as fine as positions go)
-        return RowResults(np.stack([p.total for p in paths]).astype(np.float32), np.array([p.values[0] for p in paths]),
+        return RowResults(np.stack([p.total for p in paths]).astype(np.float32)[:, None], np.array([[p.values[0]] for p in paths]),
                           steps=steps, error_estimates=estimates, hit_max_steps=unconverged)
 
     def _evaluate(self, paths: list, pending: dict, tensors: dict, row_targets: np.ndarray) -> None:
@@ -129,8 +129,8 @@ class AdaptiveIntegratedGradients(RowMethod):
         point_rows = np.concatenate([np.full(len(pending[r]), r) for r in rows])
         positions = np.concatenate([pending[r] for r in rows])
         batch = PathRows(tensors, row_targets, point_rows, positions / GRID, np.ones(len(positions)))
-        vectors, values = self.core.point_contributions(batch)
-        for row, position, vector, value in zip(point_rows, positions, vectors, values):
+        vectors, values = self.core.point_contributions(batch)  # one target per row: [P, 1, ...], [P, 1]
+        for row, position, vector, value in zip(point_rows, positions, vectors[:, 0], values[:, 0]):
             path = paths[row]
             path.vectors[int(position)] = vector
             path.values[int(position)] = float(value)

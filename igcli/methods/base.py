@@ -17,15 +17,15 @@ from igcli.methods.explanation import Explanation
 class Rows:
     x: np.ndarray  # [R, ...] the path's end: the input, or a noisy copy of it
     baselines: np.ndarray  # [R, ...] the path's start where the method takes one (a baseline sample)
-    targets: np.ndarray  # [R] flat output index
+    targets: np.ndarray  # [R, K] flat output indices: each row explains K outputs
     instance: np.ndarray  # [R] the instance each row belongs to (0..G-1)
 
 
 @dataclass
 class RowResults:
-    attributions: np.ndarray  # [R, ...]
-    start_values: np.ndarray  # F where each row's path starts, [R]
-    steps: np.ndarray | None = None  # per instance, methods that choose their steps
+    attributions: np.ndarray  # [R, K, ...]
+    start_values: np.ndarray  # F of each target where each row's path starts, [R, K]
+    steps: np.ndarray | None = None  # [G, K], methods that choose their steps
     error_estimates: np.ndarray | None = None
     hit_max_steps: np.ndarray | None = None
 
@@ -46,32 +46,61 @@ class RowMethod:
 
     def explain(self, x: np.ndarray, baselines: np.ndarray, targets: np.ndarray, x_outputs: np.ndarray | None = None,
                 copies: np.ndarray | None = None, squared: bool = False) -> Explanation:
-        """x [G, ...]; baselines [G, K, ...] (K samples, averaged); targets [G]; copies [G, N, ...]:
-        noisy copies of x to average over (SmoothGrad), None for x itself; squared: average the
-        squares of the rows' attributions (SmoothGrad-Squared; completeness then does not apply)."""
+        """x [G, ...]; baselines [G, S, ...] (S samples, averaged); targets [G, K] (or [G]);
+        copies [G, N, ...]: noisy copies of x to average over (SmoothGrad), None for x itself;
+        squared: average the squares of the rows' attributions (SmoothGrad-Squared; completeness
+        then does not apply). Every array of the Explanation has a K axis after the instance, unless
+        targets came as [G] (one each): then it has none."""
         groups, samples = baselines.shape[:2]
         x = np.asarray(x, np.float32)
+        one = np.ndim(targets) == 1
+        targets = np.asarray(targets).reshape(groups, -1)
         ends = x[:, None] if copies is None else np.asarray(copies, np.float32)
         copies_per = ends.shape[1]
         per_instance = copies_per * samples
         rows = Rows(
             x=np.repeat(ends.reshape(groups * copies_per, *x.shape[1:]), samples, axis=0),
             baselines=np.broadcast_to(np.asarray(baselines, np.float32)[:, None], (groups, copies_per, samples, *x.shape[1:])).reshape(groups * per_instance, *x.shape[1:]),
-            targets=np.repeat(np.asarray(targets, np.int32), per_instance),
+            targets=np.repeat(targets.astype(np.int32), per_instance, axis=0),
             instance=np.repeat(np.arange(groups), per_instance),
         )
         result = self.attribute(rows)
-        by_instance = result.attributions.reshape(groups, per_instance, *x.shape[1:])
+        count = targets.shape[1]
+        by_instance = result.attributions.reshape(groups, per_instance, count, *x.shape[1:])
         attributions = np.square(by_instance).mean(axis=1) if squared else by_instance.mean(axis=1)
         if x_outputs is None:
             x_outputs = self.outputs(x)
-        scores = np.take_along_axis(x_outputs, np.asarray(targets)[:, None], axis=1)[:, 0]
-        baseline_scores = result.start_values.astype(np.float64).reshape(groups, per_instance).mean(axis=1)
+        scores = np.take_along_axis(x_outputs, targets.astype(np.int64), axis=1)
+        baseline_scores = result.start_values.astype(np.float64).reshape(groups, per_instance, count).mean(axis=1)
         gap = None
         if squared:
-            gap = np.full(groups, np.nan)
+            gap = np.full((groups, count), np.nan)
         elif copies is not None:  # the averaged attributions add up to the mean change over the copies
-            end_values = np.take_along_axis(self.outputs(rows.x[::samples]), rows.targets[::samples, None].astype(np.int64), axis=1)[:, 0]
-            gap = end_values.astype(np.float64).reshape(groups, copies_per).mean(axis=1) - baseline_scores
-        return Explanation(attributions.astype(np.float32), scores, baseline_scores, steps=result.steps,
-                           error_estimates=result.error_estimates, hit_max_steps=result.hit_max_steps, gap=gap)
+            end_outputs = self.outputs(rows.x[::samples])
+            end_values = np.take_along_axis(end_outputs, rows.targets[::samples].astype(np.int64), axis=1)
+            gap = end_values.astype(np.float64).reshape(groups, copies_per, count).mean(axis=1) - baseline_scores
+        explanation = Explanation(attributions.astype(np.float32), scores, baseline_scores, steps=result.steps,
+                                  error_estimates=result.error_estimates, hit_max_steps=result.hit_max_steps, gap=gap)
+        return explanation.first_target() if one else explanation
+
+
+class OneTargetAtATime(RowMethod):
+    """For methods whose path depends on the target (Guided IG) or that refine per target
+    (--steps auto): each row is split into one row per target, on a core of K = 1."""
+
+    def attribute(self, rows: Rows) -> RowResults:
+        count = rows.targets.shape[1]
+        single = Rows(np.repeat(rows.x, count, axis=0), np.repeat(rows.baselines, count, axis=0), rows.targets.reshape(-1, 1),
+                      np.repeat(rows.instance, count) * count + np.tile(np.arange(count), len(rows.x)))
+        result = self.attribute_one(single)
+        shape = rows.x.shape[1:]
+
+        def per_target(values):  # [G * K] per (instance, target) -> [G, K]
+            return None if values is None else values.reshape(-1, count)
+
+        return RowResults(result.attributions.reshape(len(rows.x), count, *shape), result.start_values.reshape(len(rows.x), count),
+                          per_target(result.steps), per_target(result.error_estimates), per_target(result.hit_max_steps))
+
+    def attribute_one(self, rows: Rows) -> RowResults:
+        """rows.targets [R, 1]; rows.instance groups rows that average into one result."""
+        raise NotImplementedError

@@ -62,16 +62,16 @@ class Path(Protocol):
     row_fields: the per-row tensors the path needs, each shaped like one instance (in engine space).
     points(rows, alphas): rows holds each field gathered to one row per point ([p, ...]), alphas
         are float64 [p, 1, ...]; -> [p, ...] float32.
-    weigh(grads, rows, alphas): w_k dF/dx at each point -> what each point adds to its row's sum
-        (a curved path multiplies by its velocity here; the straight line leaves it as is).
-    finish(sums, rows): a row's sum, with that row's tensors -> its attributions (for the straight
-        line, (x - x') * sums, its velocity taken out of the sum)."""
+    velocity(rows, alphas): d(point)/d(alpha) at each point, [p, ...], which multiplies w_k dF/dx
+        before the sum; None where it is the same all along the path (the straight line's x - x').
+    finish(sums, rows): a row's sum (its K targets on axis 1), with that row's tensors (given an
+        axis to broadcast against K) -> its attributions (the straight line: (x - x') * sums)."""
 
     row_fields: tuple[str, ...]
 
     def points(self, rows: dict, alphas): ...
 
-    def weigh(self, grads, rows: dict, alphas): ...
+    def velocity(self, rows: dict, alphas): ...
 
     def finish(self, sums, rows: dict): ...
 
@@ -81,7 +81,7 @@ class PathRows:
     """One group of rows for the core. Points are listed row after row (point_rows ascending)."""
 
     tensors: dict[str, np.ndarray]  # field -> [R, ...] float32
-    targets: np.ndarray  # [R] flat output index per row
+    targets: np.ndarray  # [R, K] flat output indices per row ([R] for K = 1)
     point_rows: np.ndarray  # [P] the row of each point
     alphas: np.ndarray  # [P] position of each point along its row's path
     weights: np.ndarray  # [P] quadrature weight of each point
@@ -94,28 +94,39 @@ class PathRows:
 
 
 class GradientCore:
-    def __init__(self, model_call, input_shape: tuple, path: Path, batch_size: int, branches: int | None = None, xla: bool = False):
+    """targets: how many outputs each row explains at once (K). Every point's forward pass is
+    shared by its K targets, which take K backward passes from one tape; results gain a K axis
+    after the row (or point) axis."""
+
+    def __init__(self, model_call, input_shape: tuple, path: Path, batch_size: int, branches: int | None = None, xla: bool = False,
+                 targets: int = 1):
         tf = _tensorflow()
         self._tf = tf
         self.path = path
+        self.targets = int(targets)
         self.batch_size = int(batch_size)
         self.branches = auto_branches() if branches is None else max(1, int(branches))
         rank = len(input_shape)
+        count = self.targets
         instances = tf.TensorSpec([None, *input_shape], tf.float32)
         vector = tf.TensorSpec([None], tf.float32)
         positions = tf.TensorSpec([None], tf.float64)  # alphas: a path may need them exact (Blur IG's sigmas)
         indices = tf.TensorSpec([None], tf.int32)
+        chosen = tf.TensorSpec([None, count], tf.int32)
 
         def flat_outputs(x):
             out = model_call(x)
             return tf.reshape(tf.cast(out, tf.float32), [tf.shape(x)[0], -1])
 
         def point_gradients(points, targets):
-            """dF_target/dx and F_target at each point: one forward and one backward pass."""
-            with tf.GradientTape() as tape:
+            """dF_t/dx and F_t at each point for its K targets t: one forward pass, K backward."""
+            with tf.GradientTape(persistent=count > 1) as tape:
                 tape.watch(points)
-                selected = tf.gather(flat_outputs(points), targets[:, None], batch_dims=1)
-            return tape.gradient(selected, points), selected[:, 0]
+                selected = tf.gather(flat_outputs(points), targets, batch_dims=1)  # [p, K]
+                each = [selected[:, k] for k in range(count)] if count > 1 else []  # taken on the tape
+            if count == 1:
+                return tape.gradient(selected, points)[:, None], selected
+            return tf.stack([tape.gradient(value, points) for value in each], axis=1), selected
 
         def path_calls(row_tensors, point_rows, alphas, weights, targets, branches, mode):
             rows = dict(zip(path.row_fields, row_tensors))
@@ -124,7 +135,7 @@ class GradientCore:
             points = path.points(at_points, shaped_alphas)
             point_targets = tf.gather(targets, point_rows)
             if mode == "values":  # F along the path, forward passes only
-                return tf.gather(flat_outputs(points), point_targets[:, None], batch_dims=1)[:, 0]
+                return tf.gather(flat_outputs(points), point_targets, batch_dims=1)
             # Independent branches: the runtime runs them side by side on the CPU's cores, which
             # kept both cores busier than one call of twice the size (measured in benchmarks/).
             # Never more branches than points: an empty batch through a convolution or a
@@ -132,21 +143,24 @@ class GradientCore:
             sizes = tf.shape(points)[0] // branches + tf.cast(tf.range(branches) < tf.shape(points)[0] % branches, tf.int32)
             parts = zip(tf.split(points, sizes, num=branches), tf.split(point_targets, sizes, num=branches))
             grads, values = zip(*[self._point_gradients(p, t) for p, t in parts])
-            grads, values = tf.concat(grads, 0), tf.concat(values, 0)
+            grads, values = tf.concat(grads, 0), tf.concat(values, 0)  # [p, K, ...], [p, K]
             if mode == "idgi":  # the gradient's direction, as the share of each feature in |g|^2
                 squares = tf.square(grads)
-                total = tf.reduce_sum(squares, axis=list(range(1, rank + 1)), keepdims=True)
+                total = tf.reduce_sum(squares, axis=list(range(2, rank + 2)), keepdims=True)
                 return tf.math.divide_no_nan(squares, total), values
-            grads = path.weigh(grads * tf.reshape(weights, [-1, *[1] * rank]), at_points, shaped_alphas)
+            grads = grads * tf.reshape(weights, [-1, 1, *[1] * rank])
+            velocity = path.velocity(at_points, shaped_alphas)
+            if velocity is not None:
+                grads = grads * velocity[:, None]
             if mode == "points":  # each point's own contribution, finished with its row's tensors
-                return path.finish(grads, at_points), values
+                return path.finish(grads, _with_target_axis(at_points)), values
             # Sorted segments are summed in point order, as a reduction over a [rows, m] axis
             # would; XLA has no sorted segment sum, only the unsorted one (another order).
             if xla:
                 sums = tf.math.unsorted_segment_sum(grads, point_rows, tf.shape(targets)[0])
             else:
                 sums = tf.math.segment_sum(grads, point_rows)
-            return path.finish(sums, rows), values
+            return path.finish(sums, _with_target_axis(rows)), values
 
         # One trace per run for each function; the branches share one traced gradient function.
         # A call with fewer points than branches uses a wrapper with fewer branches, traced on
@@ -154,8 +168,8 @@ class GradientCore:
         # XLA is opt-in: on the CPUs we measured it was several times slower.
         jit = xla or None
         self._outputs = tf.function(flat_outputs, input_signature=[instances], jit_compile=jit)
-        self._point_gradients = tf.function(point_gradients, input_signature=[instances, indices], jit_compile=jit)
-        signature = [tuple(instances for _ in path.row_fields), indices, positions, vector, indices]
+        self._point_gradients = tf.function(point_gradients, input_signature=[instances, chosen], jit_compile=jit)
+        signature = [tuple(instances for _ in path.row_fields), indices, positions, vector, chosen]
 
         def compiled(branches, mode):
             def call(row_tensors, point_rows, alphas, weights, targets):
@@ -177,10 +191,10 @@ class GradientCore:
         return self._compiled[branches, mode](row_tensors, point_rows, alphas, weights, targets)
 
     def weighted_sums(self, rows: PathRows) -> tuple[np.ndarray, np.ndarray]:
-        """-> (attributions [R, ...] float32, the target's value F at every point [P])."""
+        """-> (attributions [R, K, ...] float32, the targets' values F at every point [P, K])."""
         results = None
         filled = np.zeros(len(rows.targets), bool)
-        values = np.zeros(len(rows.point_rows), np.float32)
+        values = np.zeros((len(rows.point_rows), self.targets), np.float32)
         for start, stop, first, last, part, part_values in self._calls(rows, "sums"):
             if results is None:
                 results = np.zeros((len(rows.targets), *part.shape[1:]), part.dtype)
@@ -197,9 +211,9 @@ class GradientCore:
     def point_contributions(self, rows: PathRows, mode: str = "points") -> tuple[np.ndarray, np.ndarray]:
         """Each point's own result instead of the rows' sums: its finished contribution
         (mode "points"; for the straight line w_k (x - x') dF/dx), or the share of each feature
-        in |dF/dx|^2 (mode "idgi"). -> ([P, ...] float32, F at every point [P])."""
+        in |dF/dx|^2 (mode "idgi"). -> ([P, K, ...] float32, F at every point [P, K])."""
         results = None
-        values = np.zeros(len(rows.point_rows), np.float32)
+        values = np.zeros((len(rows.point_rows), self.targets), np.float32)
         for start, stop, _, _, part, part_values in self._calls(rows, mode):
             if results is None:
                 results = np.zeros((len(rows.point_rows), *part.shape[1:]), part.dtype)
@@ -208,8 +222,8 @@ class GradientCore:
         return results, values
 
     def path_values(self, rows: PathRows) -> np.ndarray:
-        """F at the rows' path points, forward passes only: [P]."""
-        values = np.zeros(len(rows.point_rows), np.float32)
+        """F at the rows' path points, forward passes only: [P, K]."""
+        values = np.zeros((len(rows.point_rows), self.targets), np.float32)
         for start, stop, _, _, part, _ in self._calls(rows, "values"):
             values[start:stop] = part
         return values
@@ -221,7 +235,7 @@ class GradientCore:
         tensors = [np.asarray(rows.tensors[name], np.float32) for name in self.path.row_fields]
         point_rows = np.asarray(rows.point_rows, np.int32)
         alphas, weights = np.asarray(rows.alphas, np.float64), np.asarray(rows.weights, np.float32)
-        targets = np.asarray(rows.targets, np.int32)
+        targets = np.asarray(rows.targets, np.int32).reshape(len(rows.targets), -1)
         start = 0
         while start < len(point_rows):
             stop = _call_end(point_rows, start, self.batch_size)
@@ -239,6 +253,11 @@ class GradientCore:
             part, part_values = (out, None) if mode == "values" else out
             yield start, stop, first, last, part.numpy(), None if part_values is None else part_values.numpy()
             start = stop
+
+
+def _with_target_axis(rows: dict) -> dict:
+    """Per-row (or per-point) tensors, broadcastable against results with a K axis."""
+    return {name: tensor[:, None] for name, tensor in rows.items()}
 
 
 def _call_end(point_rows: np.ndarray, start: int, batch_size: int) -> int:

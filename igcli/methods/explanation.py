@@ -11,9 +11,9 @@ import numpy as np
 class Explanation:
     """Results for a group of instances; arrays are numpy, first axis is the instance."""
 
-    attributions: np.ndarray  # [G, ...engine-space shape]
-    scores: np.ndarray  # F(x) at the target, [G]
-    baseline_scores: np.ndarray  # F(x') at the target, averaged over baseline samples, [G]
+    attributions: np.ndarray  # [G, K, ...engine-space shape]
+    scores: np.ndarray  # F(x) at each target, [G, K]
+    baseline_scores: np.ndarray  # F(x') at each target, averaged over baseline samples, [G, K]
     # --steps auto: gradient evaluations per instance (all its baseline samples), the final
     # relative L1 error estimate, and whether it stopped at --max-steps above the tolerance
     steps: np.ndarray | None = None
@@ -23,9 +23,22 @@ class Explanation:
     # (SmoothGrad) the mean change along their paths; NaN where completeness does not apply
     gap: np.ndarray | None = None
 
+    target_axis: bool = True  # False: one target per instance, no K axis (first_target)
+
+    def first_target(self) -> Explanation:
+        """The same without the K axis (one target each)."""
+        def first(values):
+            return None if values is None else values[:, 0]
+
+        return Explanation(self.attributions[:, 0], self.scores[:, 0], self.baseline_scores[:, 0], first(self.steps), first(self.error_estimates),
+                           first(self.hit_max_steps), first(self.gap), target_axis=False)
+
     @property
     def sums(self) -> np.ndarray:
-        return self.attributions.reshape(len(self.attributions), -1).sum(axis=1, dtype=np.float64)
+        if not self.target_axis:
+            return self.attributions.reshape(len(self.attributions), -1).sum(axis=1, dtype=np.float64)
+        groups, count = self.attributions.shape[:2]
+        return self.attributions.reshape(groups, count, -1).sum(axis=2, dtype=np.float64)
 
     @property
     def deltas(self) -> np.ndarray:

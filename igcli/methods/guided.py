@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from igcli.methods.base import RowMethod, RowResults, Rows
+from igcli.methods.base import OneTargetAtATime, RowResults, Rows
 from igcli.methods.core import GradientCore, PathRows
 from igcli.methods.ig import idgi_sum
 from igcli.methods.paths import GivenPoints
@@ -21,7 +21,7 @@ from igcli.methods.paths import GivenPoints
 EPSILON = 1e-9  # when the covered L1 distance counts as reached (the reference's tolerance)
 
 
-class GuidedIntegratedGradients(RowMethod):
+class GuidedIntegratedGradients(OneTargetAtATime):
     path = GivenPoints()
 
     def __init__(self, core: GradientCore, steps: int, fraction: float = 0.25, max_dist: float = 0.02, idgi: bool = False):
@@ -36,9 +36,9 @@ class GuidedIntegratedGradients(RowMethod):
         count = len(points)
         rows = PathRows({"point": points.astype(np.float32)}, targets, np.arange(count), np.zeros(count), np.ones(count))
         grads, values = self.core.point_contributions(rows, mode=mode)
-        return grads.astype(np.float64).reshape(count, -1), values.astype(np.float64)
+        return grads.astype(np.float64).reshape(count, -1), values.astype(np.float64)[:, 0]
 
-    def attribute(self, rows: Rows) -> RowResults:
+    def attribute_one(self, rows: Rows) -> RowResults:
         shape = rows.x.shape[1:]
         end = rows.x.reshape(len(rows.x), -1).astype(np.float64)
         start = rows.baselines.reshape(len(rows.x), -1).astype(np.float64)
@@ -62,9 +62,9 @@ class GuidedIntegratedGradients(RowMethod):
                 if not self.idgi:
                     attributions[row] += moved
         if self.idgi and directions is not None:
-            final = np.take_along_axis(self.outputs(rows.x), rows.targets[:, None].astype(np.int64), axis=1)[:, 0].astype(np.float64)
+            final = np.take_along_axis(self.outputs(rows.x), rows.targets.astype(np.int64), axis=1)[:, 0].astype(np.float64)
             attributions += idgi_sum(directions[:, None], values[:, None], np.stack([values, final], axis=1))
-        return RowResults(attributions.reshape(rows.x.shape).astype(np.float32), start_values)
+        return RowResults(attributions.reshape(len(rows.x), 1, *shape).astype(np.float32), start_values[:, None])
 
     def _step(self, x: np.ndarray, end: np.ndarray, start: np.ndarray, grad_actual: np.ndarray, total: float, step: int) -> np.ndarray:
         """Move x (in place) one step along the guided path; -> (x_new - x_old) * gradient."""

@@ -27,8 +27,9 @@ class IntegratedGradients(RowMethod):
 
     @classmethod
     def build(cls, model_call, input_shape: tuple, alphas, weights, batch_size: int, branches: int | None = None, xla: bool = False,
-              path=None, idgi: bool = False):
-        core = GradientCore(model_call, input_shape, path or StraightLine(), batch_size, branches, xla)
+              path=None, idgi: bool = False, targets: int = 1):
+        """targets: K, the outputs each row explains at once (their points are the same)."""
+        core = GradientCore(model_call, input_shape, path or StraightLine(), batch_size, branches, xla, targets)
         return cls(core, alphas, weights, idgi)
 
     def tensors(self, rows: Rows) -> dict:
@@ -57,7 +58,7 @@ class IntegratedGradients(RowMethod):
     def _start_values(self, rows: Rows, tensors: dict) -> np.ndarray:
         if isinstance(self.path, StraightLine):
             outputs = self._baseline_outputs(rows.baselines)
-            return np.take_along_axis(outputs, rows.targets[:, None].astype(np.int64), axis=1)[:, 0]
+            return np.take_along_axis(outputs, rows.targets.astype(np.int64), axis=1)
         return self.core.path_values(PathRows.same_rule(tensors, rows.targets, np.zeros(1), np.ones(1)))
 
     def _baseline_outputs(self, baselines: np.ndarray) -> np.ndarray:
@@ -76,17 +77,21 @@ class IntegratedGradients(RowMethod):
         the end, so they add up to F(end) - F(start) exactly (completeness by construction)."""
         order = np.argsort(self.alphas, kind="stable")
         alphas = self.alphas[order]
-        ends = self.core.path_values(PathRows.same_rule(tensors, targets, np.array([0.0, 1.0]), np.ones(2))).reshape(-1, 2).astype(np.float64)
-        count = len(targets)
-        size = int(np.prod(next(iter(tensors.values())).shape[1:]))
-        per_slice = max(1, IDGI_MEMORY // (4 * size * len(alphas)))
+        count, width = targets.shape
+        ends = self.core.path_values(PathRows.same_rule(tensors, targets, np.array([0.0, 1.0]), np.ones(2))).reshape(count, 2, width).astype(np.float64)
+        shape = next(iter(tensors.values())).shape[1:]
+        size = int(np.prod(shape))
+        per_slice = max(1, IDGI_MEMORY // (4 * size * len(alphas) * width))
         results = []
         for first in range(0, count, per_slice):
             part = {name: tensor[first : first + per_slice] for name, tensor in tensors.items()}
             rows = PathRows.same_rule(part, targets[first : first + per_slice], alphas, np.ones(len(alphas)))
             directions, values = self.core.point_contributions(rows, mode="idgi")
-            results.append(idgi_sum(directions.reshape(-1, len(alphas), size), values.reshape(-1, len(alphas)), ends[first : first + per_slice]))
-        attributions = np.concatenate(results).reshape(count, *next(iter(tensors.values())).shape[1:])
+            directions = directions.reshape(-1, len(alphas), width, size)
+            values = values.reshape(-1, len(alphas), width)
+            ends_part = ends[first : first + per_slice]
+            results.append(np.stack([idgi_sum(directions[:, :, k], values[:, :, k], ends_part[:, :, k]) for k in range(width)], axis=1))
+        attributions = np.concatenate(results).reshape(count, width, *shape)
         return attributions.astype(np.float32), ends[:, 0]
 
 

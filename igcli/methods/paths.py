@@ -14,8 +14,8 @@ class StraightLine:
 
         return rows["start"] + tensorflow().cast(alphas, "float32") * rows["delta"]
 
-    def weigh(self, grads, rows: dict, alphas):
-        return grads
+    def velocity(self, rows: dict, alphas):
+        return None  # x - x' everywhere: it multiplies the sum once, in finish
 
     def finish(self, sums, rows: dict):
         return rows["delta"] * sums
@@ -30,8 +30,8 @@ class GivenPoints:
     def points(self, rows: dict, alphas):
         return rows["point"]
 
-    def weigh(self, grads, rows: dict, alphas):
-        return grads
+    def velocity(self, rows: dict, alphas):
+        return None
 
     def finish(self, sums, rows: dict):
         return sums
@@ -104,7 +104,7 @@ class BlurPath:
 
         return tensorflow().cast(self._blur(rows["x"], self._sigmas(alphas)), "float32")
 
-    def weigh(self, grads, rows: dict, alphas):
+    def velocity(self, rows: dict, alphas):
         from igcli.tfimport import tensorflow
 
         tf = tensorflow()
@@ -113,7 +113,7 @@ class BlurPath:
             slope = (self._blur(rows["x"], sigma + self.finite_step) - self._blur(rows["x"], sigma)) / self.finite_step
         else:
             slope = self._blur(rows["x"], sigma, derivative=True)
-        return grads * tf.cast(-self.max_sigma * slope, "float32")
+        return tf.cast(-self.max_sigma * slope, "float32")
 
     def finish(self, sums, rows: dict):
         return sums

@@ -12,7 +12,7 @@ from igcli.results import Results
 
 def explain_group(method, space, batch, plan) -> Results:
     targets, baselines, class_names, smoothing = plan.targets, plan.baselines, plan.class_names, plan.smoothing
-    results = Results.empty(batch, space.stored_shape, plan.metrics, plan.options.metric_steps)
+    results = Results.empty(batch, space.stored_shape, targets.count, plan.metrics, plan.options.metric_steps)
     good = np.array([error is None for error in results.errors])
     if good.any():
         x_space = space.map(batch.arrays[good])  # engine space: the input, or the layer's activations
@@ -53,11 +53,12 @@ def explain_group(method, space, batch, plan) -> Results:
             if plan.metrics:
                 start = method.metric_baseline(x, baseline)
                 for name in plan.metrics:
-                    curve = faithfulness.curves(method.outputs, x, explanation.attributions, start, chosen[keep], name, plan.options.metric_steps)
-                    results.metric_curves[name][rows] = curve
-                    results.metric_scores[name][rows] = faithfulness.area(curve)
+                    for k in range(targets.count):
+                        curve = faithfulness.curves(method.outputs, x, explanation.attributions[:, k], start, chosen[keep][:, k], name, plan.options.metric_steps)
+                        results.metric_curves[name][rows, k] = curve
+                        results.metric_scores[name][rows, k] = faithfulness.area(curve)
     if class_names:
-        results.target_names = [class_names[t] if t >= 0 else "" for t in results.targets]
+        results.target_names = [[class_names[t] if t >= 0 else "" for t in row] for row in results.targets]
         results.predicted_names = [class_names[p] if p >= 0 else "" for p in results.predicted]
     return results
 

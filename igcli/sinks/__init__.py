@@ -24,7 +24,7 @@ from typing import Protocol
 from igcli.journal import Journal
 from igcli.results import Results
 from igcli.sinks import manifest, report
-from igcli.sinks.arrays import H5Writer, NumpyWriter, open_array_writer, optional_arrays
+from igcli.sinks.arrays import H5Writer, NumpyWriter, array_layout, open_array_writer
 from igcli.sinks.heatmaps import HeatmapWriter
 from igcli.sinks.tables import SummaryWriter, TableAttributionsWriter
 from igcli.sinks.tokens import TokenWriter
@@ -53,17 +53,17 @@ def open_sinks(plan, parameters: dict) -> list:
     """The sinks this plan writes to, after the journal. Heatmaps and the feature table are for
     attributions in input space; token tables for token models with --vocab."""
     options, out = plan.options, plan.out
-    optional = optional_arrays(plan)
+    several = plan.targets.several
     sinks = []
     try:
-        sinks.append(open_array_writer(out, options.format, plan.stored_shape, parameters, list(plan.layout), optional))
-        sinks.append(SummaryWriter(out, plan.steps is None, plan.metrics))
+        sinks.append(open_array_writer(out, options.format, array_layout(plan), parameters))
+        sinks.append(SummaryWriter(out, plan.steps is None, plan.metrics, several))
         if plan.input_kind == "table" and options.layer is None:
-            sinks.append(TableAttributionsWriter(out, list(plan.features)))
+            sinks.append(TableAttributionsWriter(out, list(plan.features), several))
         if plan.input_kind == "images" and options.heatmap and options.layer is None:
-            sinks.append(HeatmapWriter(out, options, plan.preprocess))
+            sinks.append(HeatmapWriter(out, options, plan.preprocess, several))
         if options.vocab:
-            sinks.append(TokenWriter(out, options.vocab))
+            sinks.append(TokenWriter(out, options.vocab, several))
     except BaseException:
         for sink in sinks:
             sink.abort()

@@ -9,6 +9,7 @@ import os
 import shutil
 import tempfile
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ FORMATS = ("h5", "npz", "npy")
 ARRAY_NAMES = ("attributions", "ids", "sources", "targets", "target_names", "scores", "baseline_scores", "deltas", "relative_deltas", "status",
                "uninformative_baseline")
 TEXT_ARRAYS = ("ids", "sources", "target_names", "status")
+PER_INSTANCE = ("ids", "sources", "status")  # every other array holds one value per target
 INTEGER_ARRAYS = ("targets", "steps", "uninformative_baseline")
 
 
@@ -47,16 +49,16 @@ class H5Writer:
 
     OWNS = ("attributions.h5",)
 
-    def __init__(self, out: Path, instance_shape: tuple, attributes: dict, layout: list | None = None, optional: dict | None = None):
+    def __init__(self, out: Path, layout: ArrayLayout, attributes: dict):
         import h5py
 
         self.partial = PartialFile(out / "attributions.h5")
         self.file = h5py.File(self.partial.temporary, "w")
         text = h5py.string_dtype()
-        self.layout, self.optional = layout, optional or {}
+        self.layout = layout
         self.datasets = {
             name: self._grow(name, text if name in TEXT_ARRAYS else _numeric_dtype(name), shape)
-            for name, shape in _array_shapes(instance_shape, layout, optional).items()
+            for name, shape in layout.shapes().items()
         }
         for key, value in attributes.items():
             self.file.attrs[key] = "" if value is None else value
@@ -66,7 +68,7 @@ class H5Writer:
         return self.file.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype, chunks=chunks)
 
     def append(self, results: Results) -> None:
-        values = _columns(results, self.layout, self.optional)
+        values = self.layout.columns(results)
         for name, dataset in self.datasets.items():
             data = values[name]
             start = dataset.shape[0]
@@ -91,9 +93,9 @@ class NumpyWriter:
 
     OWNS = ("attributions.npz", "arrays", ".arrays-*")
 
-    def __init__(self, out: Path, instance_shape: tuple, fmt: str, layout: list | None = None, optional: dict | None = None):
-        self.out, self.fmt, self.layout, self.optional = out, fmt, layout, optional or {}
-        self.shapes = _array_shapes(instance_shape, layout, optional)
+    def __init__(self, out: Path, layout: ArrayLayout, fmt: str):
+        self.out, self.fmt, self.layout = out, fmt, layout
+        self.shapes = layout.shapes()
         self.work = Path(tempfile.mkdtemp(dir=out, prefix=".arrays-"))
         self.raw = {}
         self.rows = 0
@@ -101,7 +103,7 @@ class NumpyWriter:
         self.text = {name: [] for name in TEXT_ARRAYS}
 
     def append(self, results: Results) -> None:
-        for name, data in _columns(results, self.layout, self.optional).items():
+        for name, data in self.layout.columns(results).items():
             if name in self.text:
                 self.text[name].extend(data)
                 continue
@@ -150,10 +152,10 @@ class NumpyWriter:
         shutil.rmtree(self.work, ignore_errors=True)
 
 
-def open_array_writer(out: Path, fmt: str, instance_shape: tuple, attributes: dict, layout: list | None = None, optional: dict | None = None):
+def open_array_writer(out: Path, fmt: str, layout: ArrayLayout, attributes: dict):
     if fmt == "h5":
-        return H5Writer(out, instance_shape, attributes, layout, optional)
-    return NumpyWriter(out, instance_shape, fmt, layout, optional)
+        return H5Writer(out, layout, attributes)
+    return NumpyWriter(out, layout, fmt)
 
 
 def _numeric_dtype(name: str) -> np.dtype:
@@ -162,31 +164,55 @@ def _numeric_dtype(name: str) -> np.dtype:
     return np.dtype(np.int64 if name in INTEGER_ARRAYS else np.float64)
 
 
-def _array_shapes(instance_shape: tuple, layout: list | None, optional: dict | None = None) -> dict:
-    """Each array's shape per instance; several model inputs get attributions/<input name>."""
-    shapes = {**{name: () for name in ARRAY_NAMES}, **(optional or {})}
-    if layout:
+@dataclass(frozen=True)
+class ArrayLayout:
+    """Which arrays a run writes and each one's shape per instance.
+
+    instance_shape: one target's attributions; inputs: several model inputs as (name, shape), each
+    written as attributions/<name>; optional: the run's extra per-target arrays (name -> shape);
+    targets: K with --target top:K / all / a list (arrays of per-target values gain a K axis
+    after the instance), None for one target (today's layout, no such axis)."""
+
+    instance_shape: tuple
+    inputs: tuple = ()
+    optional: tuple = ()  # (name, shape) pairs
+    targets: int | None = None
+
+    def _per_target(self, shape: tuple) -> tuple:
+        return shape if self.targets is None else (self.targets, *shape)
+
+    def shapes(self) -> dict:
+        shapes = {name: (() if name in PER_INSTANCE else self._per_target(())) for name in ARRAY_NAMES}
+        shapes.update({name: self._per_target(tuple(shape)) for name, shape in self.optional})
         del shapes["attributions"]
-        shapes = {**{f"attributions/{name}": tuple(shape) for name, shape in layout}, **shapes}
-    else:
-        shapes["attributions"] = tuple(instance_shape)
-    return shapes
+        if self.inputs:
+            attributions = {f"attributions/{name}": self._per_target(tuple(shape)) for name, shape in self.inputs}
+        else:
+            attributions = {"attributions": self._per_target(tuple(self.instance_shape))}
+        return {**attributions, **shapes}
+
+    def columns(self, results: Results) -> dict:
+        per_target = {
+            "attributions": results.attributions, "targets": results.targets, "target_names": np.array(results.target_names, dtype=object).reshape(results.targets.shape),
+            "scores": results.scores, "baseline_scores": results.baseline_scores, "deltas": results.deltas,
+            "relative_deltas": results.relative_deltas, "uninformative_baseline": results.uninformative,
+            **{name: _optional_value(results, name) for name, _ in self.optional},
+        }
+        if self.targets is None:  # one target: today's layout, without the target axis
+            per_target = {name: values[:, 0] for name, values in per_target.items()}
+        columns = {"ids": results.ids, "sources": results.sources, "status": results.statuses, **per_target}
+        if self.inputs:  # the flat rows of several inputs, cut back into one array per input
+            flat = columns.pop("attributions")
+            sizes = np.cumsum([int(np.prod(shape)) for _, shape in self.inputs])[:-1]
+            parts = np.split(flat, sizes, axis=-1)
+            lead = flat.shape[:-1]
+            columns = {**{f"attributions/{name}": part.reshape(*lead, *shape) for (name, shape), part in zip(self.inputs, parts)}, **columns}
+        return columns
 
 
-def _columns(results: Results, layout: list | None = None, optional: dict | None = None) -> dict:
-    columns = {
-        "attributions": results.attributions, "ids": results.ids, "sources": results.sources, "targets": results.targets,
-        "target_names": results.target_names, "scores": results.scores, "baseline_scores": results.baseline_scores,
-        "deltas": results.deltas, "relative_deltas": results.relative_deltas, "status": results.statuses,
-        "uninformative_baseline": results.uninformative,
-        **{name: _optional_value(results, name) for name in optional or {}},
-    }
-    if layout:  # the flat rows of several inputs, cut back into one array per input
-        flat = columns.pop("attributions")
-        sizes = np.cumsum([int(np.prod(shape)) for _, shape in layout])[:-1]
-        parts = np.split(flat, sizes, axis=1)
-        columns = {**{f"attributions/{name}": part.reshape(len(flat), *shape) for (name, shape), part in zip(layout, parts)}, **columns}
-    return columns
+def array_layout(plan) -> ArrayLayout:
+    return ArrayLayout(tuple(plan.stored_shape), tuple(plan.layout), tuple(optional_arrays(plan).items()),
+                       plan.targets.count if plan.targets.several else None)
 
 
 def _file_name(array_name: str) -> str:

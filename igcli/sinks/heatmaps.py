@@ -14,9 +14,13 @@ OVERVIEW_TILES = 24  # images on the contact sheet: the first ones explained
 
 
 class HeatmapWriter:
+    """heatmaps/<id>.png (one target), or with several targets heatmaps/<id>/<target>.png per
+    target (its class name, else its index) and, with --panel, heatmaps/<id>.png: the input and
+    a column per target."""
+
     OWNS = ("heatmaps", "overview.png")
 
-    def __init__(self, out: Path, config, preprocess):
+    def __init__(self, out: Path, config, preprocess, several: bool = False):
         from igcli import render
 
         self.render = render
@@ -24,29 +28,48 @@ class HeatmapWriter:
         self.overview = out / "overview.png"
         self.config = config
         self.preprocess = preprocess
+        self.several = several
         self.tiles = []
+
+    def _inside(self, path: Path) -> Path:
+        if not path.resolve().is_relative_to(self.directory.resolve()):
+            raise RuntimeError(f"refusing to write outside the output directory: {path}")
+        return path
 
     def append(self, results: Results) -> None:
         for row, (ident, error) in enumerate(zip(results.ids, results.errors)):
             if error is not None:
                 continue
-            path = self.directory / f"{ident}.png"
-            if not path.resolve().is_relative_to(self.directory.resolve()):
-                raise RuntimeError(f"refusing to write outside the output directory: {path}")
-            kept = results.extras[row].get("reused") and path.exists()  # --resume: already drawn
+            reused = results.extras[row].get("reused")
             want_tile = len(self.tiles) < OVERVIEW_TILES
-            if kept and not want_tile:
-                continue
-            pixels = self.preprocess.to_pixels(results.inputs[row])
-            drawn = None
-            if not kept:
-                drawn = self._draw(pixels, results.attributions[row], self.config.panel)
-                self.render.save_png(drawn, path)
-            if want_tile:
-                tile = drawn if drawn is not None and not self.config.panel else self._draw(pixels, results.attributions[row], panel=False)
+            pixels = None
+            if self.several:
+                files = [self._inside(self.directory / ident / f"{label}.png") for label in results.target_labels(row)]
+                if self.config.panel:
+                    files.append(self._inside(self.directory / f"{ident}.png"))
+                if reused and all(f.exists() for f in files) and not want_tile:
+                    continue
+                pixels = self.preprocess.to_pixels(results.inputs[row])
+                if not (reused and all(f.exists() for f in files)):
+                    drawn = [self._draw(pixels, attributions, panel=False) for attributions in results.attributions[row]]
+                    for image, path in zip(drawn, files):
+                        self.render.save_png(image, path)
+                    if self.config.panel:
+                        self.render.save_png(self.render.side_by_side([self._input(pixels), *drawn]), files[-1])
+            else:
+                path = self._inside(self.directory / f"{ident}.png")
+                kept = reused and path.exists()  # --resume: already drawn
+                if kept and not want_tile:
+                    continue
+                pixels = self.preprocess.to_pixels(results.inputs[row])
+                if not kept:
+                    drawn = self._draw(pixels, results.attributions[row, 0], self.config.panel)
+                    self.render.save_png(drawn, path)
+            if want_tile:  # the first target's overlay
+                tile = self._draw(pixels, results.attributions[row, 0], panel=False)
                 tile.thumbnail((160, 160))
-                name = results.target_names[row] or f"class {results.targets[row]}"
-                self.tiles.append((tile, f"{ident}\n{name} {results.scores[row]:.3g}"))
+                name = results.target_names[row][0] or f"class {results.targets[row, 0]}"
+                self.tiles.append((tile, f"{ident}\n{name} {results.scores[row, 0]:.3g}"))
 
     def _draw(self, pixels, attributions, panel: bool):
         config = self.config
@@ -54,6 +77,9 @@ class HeatmapWriter:
             pixels, attributions, value_range=(0.0, 255.0), sign=config.sign, cmap=config.cmap,
             clip_percentile=config.clip_percentile, alpha=config.alpha, panel=panel,
         )
+
+    def _input(self, pixels):
+        return self.render.render_heatmap(pixels, np.zeros(pixels.shape[:2]), value_range=(0.0, 255.0), alpha=0.0)
 
     def close(self) -> None:
         if self.tiles:

@@ -66,6 +66,7 @@ def report_data(out: Path, max_gallery: int = MAX_GALLERY) -> dict:
     rows = len(columns[0]) if columns else 0
     ids = columns[header.index("id")] if "id" in header else [""] * rows
 
+    keys = _file_keys(header, columns, ids)
     heatmaps = _files_under(out / "heatmaps", ".png")
     tokens = _files_under(out / "tokens", ".html")
     encoded, numbers = [], {}
@@ -90,8 +91,9 @@ def report_data(out: Path, max_gallery: int = MAX_GALLERY) -> dict:
         "run": run,
         "rows": rows,
         "columns": encoded,
-        "heatmap": _flags(ids, heatmaps),
-        "tokens": _flags(ids, tokens),
+        "files": keys if keys != ids else None,
+        "heatmap": _flags(keys, heatmaps),
+        "tokens": _flags(keys, tokens),
         "image_run": bool(heatmaps),
         "metrics": [name for name in metrics if name in numbers],
         "histograms": histograms,
@@ -174,6 +176,18 @@ def _files_under(folder: Path, suffix: str) -> set[str]:
             if name.endswith(suffix) and not name.startswith("."):
                 found.add(prefix + name[: -len(suffix)])
     return found
+
+
+def _file_keys(header: list[str], columns: list, ids: list[str]) -> list[str]:
+    """Where each row's heatmap or token page lives, without the suffix: its id, or with several
+    targets (summary.csv has a rank column) <id>/<target name, else index>, as the sinks write them."""
+    if "rank" not in header or "target" not in header:
+        return ids
+    from igcli.data.ids import safe_component
+
+    targets = columns[header.index("target")]
+    names = columns[header.index("target_name")] if "target_name" in header else [""] * len(ids)
+    return [f"{ident}/{safe_component(name) if name else target}" if target != "" else ident for ident, target, name in zip(ids, targets, names)]
 
 
 def _flags(ids: list[str], present: set[str]) -> list[int] | int:
@@ -471,6 +485,7 @@ SCRIPT = r"""
   for (const column of columns) if (!(column.name in byName)) byName[column.name] = column;
   const idColumn = byName.id, statusColumn = byName.status;
   const hasHeatmap = Array.isArray(data.heatmap) ? function (i) { return data.heatmap[i] === 1; } : function () { return false; };
+  function fileKey(i) { return Array.isArray(data.files) ? data.files[i] : idOf(i); }  // <id>, or <id>/<target> with several targets
   const hasTokens = Array.isArray(data.tokens) ? function (i) { return data.tokens[i] === 1; } : function () { return false; };
   function idOf(i) { return idColumn ? idColumn.text(i) : String(i + 1); }
   function failed(i) { return statusColumn ? statusColumn.text(i) === "error" : false; }
@@ -718,7 +733,7 @@ SCRIPT = r"""
       return all;
     }
     function tile(i) {
-      const ident = idOf(i);
+      const ident = fileKey(i);
       const figure = el("figure", { className: "tile" });
       if (failed(i)) {
         figure.className = "tile failed";
@@ -889,7 +904,7 @@ SCRIPT = r"""
         const td = el("td", { className: column.kind === "number" ? "num" : "" });
         const shown = column.text(i);
         if (column === idColumn && (hasHeatmap(i) || hasTokens(i))) {
-          td.appendChild(el("a", { href: hasHeatmap(i) ? fileUrl("heatmaps", shown, ".png") : fileUrl("tokens", shown, ".html"), target: "_blank", rel: "noopener" }, shown));
+          td.appendChild(el("a", { href: hasHeatmap(i) ? fileUrl("heatmaps", fileKey(i), ".png") : fileUrl("tokens", fileKey(i), ".html"), target: "_blank", rel: "noopener" }, shown));
         } else if (column.name === "source") {
           td.className = "path";  // right to left, so a long path loses its start, not its file name
           td.textContent = "\u200e" + shown + "\u200e";

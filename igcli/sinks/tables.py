@@ -45,40 +45,54 @@ class CsvSink:
 
 
 class SummaryWriter(CsvSink):
-    """summary.csv; with --steps auto `steps` and `error_estimate`, and with --metrics one column
+    """summary.csv: one row per instance, or with several targets one per (instance, target) and
+    a `rank` column; with --steps auto `steps` and `error_estimate`, and with --metrics one column
     per metric, come before status."""
 
     OWNS = ("summary.csv",)
 
-    def __init__(self, out: Path, adaptive: bool = False, metrics: tuple = ()):
-        self.adaptive, self.metrics = adaptive, tuple(metrics)
+    def __init__(self, out: Path, adaptive: bool = False, metrics: tuple = (), several: bool = False):
+        self.adaptive, self.metrics, self.several = adaptive, tuple(metrics), several
         header = list(SUMMARY_COLUMNS)
         extra = (["steps", "error_estimate"] if adaptive else []) + list(self.metrics)
         header[header.index("status"):header.index("status")] = extra
+        if several:
+            header.insert(header.index("target"), "rank")
         super().__init__(out / "summary.csv", header)
 
     def rows(self, results: Results):
-        sizes = [extra.get("original_size", "") for extra in results.extras]
-        columns = [results.ids, results.sources, sizes, results.predicted, results.predicted_names, results.targets, results.target_names, results.scores,
-                   results.baseline_scores, results.sums, results.deltas, results.relative_deltas, results.uninformative]
-        if self.adaptive:
-            columns += [results.steps, results.error_estimates]
-        columns += [results.metric_scores[name] for name in self.metrics]
-        for *head, status, error in zip(*columns, results.statuses, results.errors):
-            yield [cell(value) for value in head] + [status, error or ""]
+        relative, uninformative = results.relative_deltas, results.uninformative
+        for row, (ident, source, extra, error) in enumerate(zip(results.ids, results.sources, results.extras, results.errors)):
+            head = [ident, source, extra.get("original_size", ""), results.predicted[row], results.predicted_names[row]]
+            count = results.targets.shape[1] if error is None or not self.several else 1
+            for k in range(count):
+                values = [results.targets[row, k], results.target_names[row][k], results.scores[row, k], results.baseline_scores[row, k],
+                          results.sums[row, k], results.deltas[row, k], relative[row, k], uninformative[row, k]]
+                if self.adaptive:
+                    values += [results.steps[row, k], results.error_estimates[row, k]]
+                values += [results.metric_scores[name][row, k] for name in self.metrics]
+                rank = [k + 1 if error is None else ""] if self.several else []
+                yield [cell(value) for value in head] + rank + [cell(value) for value in values] + ["ok" if error is None else "error", error or ""]
 
 
 class TableAttributionsWriter(CsvSink):
-    """attributions.csv for table inputs: id, then one column per feature."""
+    """attributions.csv for table inputs: id (and with several targets: rank, target), then one
+    column per feature."""
 
     OWNS = ("attributions.csv",)
 
-    def __init__(self, out: Path, features: list[str]):
-        super().__init__(out / "attributions.csv", ["id", *features])
+    def __init__(self, out: Path, features: list[str], several: bool = False):
+        self.several = several
+        super().__init__(out / "attributions.csv", ["id", *(["rank", "target"] if several else []), *features])
 
     def rows(self, results: Results):
-        for ident, row in zip(results.ids, results.attributions):
-            yield [ident, *(cell(float(v)) for v in row)]
+        for row, ident in enumerate(results.ids):
+            if not self.several:
+                yield [ident, *(cell(float(v)) for v in results.attributions[row, 0])]
+                continue
+            for k, values in enumerate(results.attributions[row]):
+                target = results.targets[row, k]
+                yield [ident, k + 1 if target >= 0 else "", cell(target), *(cell(float(v)) for v in values)]
 
 
 def cell(value):

@@ -44,14 +44,17 @@ def token_html(ident: str, tokens: list[str], attributions: np.ndarray, caption:
 
 
 class TokenWriter(CsvSink):
-    """OUT/tokens.csv (id, position, token_id, token, attribution) and OUT/tokens/<id>.html."""
+    """OUT/tokens.csv (id, position, token_id, token, attribution) and OUT/tokens/<id>.html; with
+    several targets, tokens.csv gains a `target` column after id and each target has its page,
+    tokens/<id>/<target>.html."""
 
     OWNS = ("tokens.csv", "tokens")
 
-    def __init__(self, out: Path, vocab_path: str):
+    def __init__(self, out: Path, vocab_path: str, several: bool = False):
         self.vocab = read_vocab(vocab_path)
         self.directory = out / "tokens"
-        super().__init__(out / "tokens.csv", ["id", "position", "token_id", "token", "attribution"])
+        self.several = several
+        super().__init__(out / "tokens.csv", ["id", *(["target"] if several else []), "position", "token_id", "token", "attribution"])
 
     def token(self, token_id: int) -> str:
         return self.vocab[token_id] if 0 <= token_id < len(self.vocab) else f"<{token_id}>"
@@ -61,9 +64,12 @@ class TokenWriter(CsvSink):
             if error is not None:
                 continue
             ids = results.inputs[row].astype(np.int64).reshape(-1)
-            values = results.attributions[row].reshape(-1)
             tokens = [self.token(int(t)) for t in ids]
-            for position, (token_id, token, value) in enumerate(zip(ids, tokens, values)):
-                yield [ident, position, int(token_id), token, repr(float(value))]
-            name = results.target_names[row] or f"class {results.targets[row]}"
-            write_text(self.directory / f"{ident}.html", token_html(ident, tokens, values, f"{ident}: {name}, score {results.scores[row]:.4g}"))
+            for k, label in enumerate(results.target_labels(row)):
+                values = results.attributions[row, k].reshape(-1)
+                target = [int(results.targets[row, k])] if self.several else []
+                for position, (token_id, token, value) in enumerate(zip(ids, tokens, values)):
+                    yield [ident, *target, position, int(token_id), token, repr(float(value))]
+                name = results.target_names[row][k] or f"class {results.targets[row, k]}"
+                page = self.directory / (f"{ident}/{label}.html" if self.several else f"{ident}.html")
+                write_text(page, token_html(ident, tokens, values, f"{ident}: {name}, score {results.scores[row, k]:.4g}"))
