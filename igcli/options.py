@@ -46,7 +46,7 @@ class ExplainOptions:
     baseline: str = option("zero", "zero|black|white|constant:V|uniform|gaussian:SIGMA|blur:SIGMA|samples:PATH|PATH.")
     baseline_samples: int = option(1, "Average IG over K random baselines.")
     seed: int = option(0, "Seed for random baselines.")
-    target: str = option("predicted", "predicted|INT|I,J|NAME|labels:PATH|label.")
+    target: str = option("predicted", "predicted|INT|I,J|NAME|labels:PATH|label, or several: top:K|all|LIST.")
     class_names: str | None = option(None, "Text file, one class name per line.", path=True)
     output: str | None = option(None, "Attribute logits (softmax removed) or probabilities.", choices=("logits", "probabilities"))
     signature: str | None = option(None, "SavedModel signature [serving_default].")
