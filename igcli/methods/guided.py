@@ -87,8 +87,11 @@ class GuidedIntegratedGradients(OneTargetAtATime):
                 attribution += (x - x_old) * grad_actual
                 break
             grad[x == x_max] = np.inf  # features at the band's front stay
-            threshold = np.quantile(np.abs(grad), self.fraction, method="lower")
-            chosen = (np.abs(grad) <= threshold) & (grad != np.inf)
+            magnitude = np.abs(grad)
+            # the `fraction` quantile, lower value: np.quantile(method="lower"), without its overhead
+            rank = int(np.floor(self.fraction * (magnitude.size - 1)))
+            threshold = np.partition(magnitude, rank)[rank]
+            chosen = (magnitude <= threshold) & (grad != np.inf)
             if not chosen.any():  # every feature at the band's front: nothing can move (the reference would loop)
                 break
             movable = (np.abs(x - x_max) * chosen).sum()
