@@ -68,19 +68,7 @@ def batchnorm_cnn(seed: int = 0) -> keras.Model:
     """Convolutions with BatchNormalization (non-trivial moving statistics, so inference-mode
     normalisation really rescales), the layer pair that some CPUs' kernels reject on empty batches."""
     keras.utils.set_random_seed(seed)
-    model = keras.Sequential(
-        [
-            keras.Input((16, 16, 3)),
-            keras.layers.Conv2D(8, 3),
-            keras.layers.BatchNormalization(),
-            keras.layers.ReLU(),
-            keras.layers.Conv2D(8, 3, padding="same"),
-            keras.layers.BatchNormalization(),
-            keras.layers.ReLU(),
-            keras.layers.GlobalAveragePooling2D(),
-            keras.layers.Dense(3),
-        ]
-    )
+    model = _batchnorm_architecture(keras)
     _randomise_batchnorm(model, seed)
     return model
 
@@ -89,22 +77,27 @@ def batchnorm_cnn_keras2(path, seed: int = 0) -> None:
     """The same architecture written by tf-keras as a Keras-2-era .h5 file, weights copied over."""
     import tf_keras
 
-    source = batchnorm_cnn(seed)
-    legacy = tf_keras.Sequential(
+    legacy = _batchnorm_architecture(tf_keras)
+    legacy.set_weights(batchnorm_cnn(seed).get_weights())
+    legacy.save(path)
+
+
+def _batchnorm_architecture(library):
+    """Built with Keras 3 or tf-keras: their layer APIs agree."""
+    layers = library.layers
+    return library.Sequential(
         [
-            tf_keras.Input((16, 16, 3)),
-            tf_keras.layers.Conv2D(8, 3),
-            tf_keras.layers.BatchNormalization(),
-            tf_keras.layers.ReLU(),
-            tf_keras.layers.Conv2D(8, 3, padding="same"),
-            tf_keras.layers.BatchNormalization(),
-            tf_keras.layers.ReLU(),
-            tf_keras.layers.GlobalAveragePooling2D(),
-            tf_keras.layers.Dense(3),
+            library.Input((16, 16, 3)),
+            layers.Conv2D(8, 3),
+            layers.BatchNormalization(),
+            layers.ReLU(),
+            layers.Conv2D(8, 3, padding="same"),
+            layers.BatchNormalization(),
+            layers.ReLU(),
+            layers.GlobalAveragePooling2D(),
+            layers.Dense(3),
         ]
     )
-    legacy.set_weights(source.get_weights())
-    legacy.save(path)
 
 
 def _randomise_batchnorm(model: keras.Model, seed: int) -> None:
