@@ -14,12 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from igcli.atomic import atomic_path, write_text
 from igcli.errors import UsageProblem
 from igcli.results import Results
-from igcli.sinks.atomic import atomic_path, write_text
-
-_NUMERIC = ("attributions", "targets", "predicted", "scores", "baseline_scores", "sums", "deltas", "steps", "error_estimates", "hit_max_steps")
-_TEXT = ("ids", "sources", "target_names", "predicted_names", "hashes", "original_sizes", "statuses")
 
 
 class Journal:
@@ -75,31 +72,13 @@ class Journal:
         if self._cache is None or self._cache[0] != chunk:
             with np.load(chunk, allow_pickle=False) as data:
                 self._cache = (chunk, {name: data[name] for name in data.files})
-        data = self._cache[1]
-        for name in _NUMERIC:
-            getattr(results, name)[row] = data[name][source]
-        for name in results.metric_scores:  # --metrics: the fingerprint guarantees they were computed
-            results.metric_scores[name][row] = data[f"metric_{name}"][source]
-            results.metric_curves[name][row] = data[f"curve_{name}"][source]
-        results.target_names[row] = [str(name) for name in np.atleast_1d(data["target_names"][source])]
-        results.predicted_names[row] = str(data["predicted_names"][source])
-        results.errors[row] = None
+        results.fill(row, self._cache[1], source)
 
     def append(self, results: Results) -> None:
-        arrays = {name: getattr(results, name) for name in _NUMERIC}
-        arrays.update({f"metric_{name}": values for name, values in results.metric_scores.items()})
-        arrays.update({f"curve_{name}": values for name, values in results.metric_curves.items()})
-        arrays.update(
-            ids=np.array(results.ids, dtype=str), sources=np.array(results.sources, dtype=str),
-            target_names=np.array(results.target_names, dtype=str), predicted_names=np.array(results.predicted_names, dtype=str),
-            hashes=np.array([e.get("hash", "") for e in results.extras], dtype=str),
-            original_sizes=np.array([e.get("original_size", "") for e in results.extras], dtype=str),
-            statuses=np.array(results.statuses, dtype=str),
-        )
         first = int(results.indices[0]) if len(results.indices) else 0
         with atomic_path(self.chunks / f"{first:012d}-{self.token}.npz", durable=True) as temporary:
             with open(temporary, "wb") as handle:
-                np.savez(handle, **arrays)
+                np.savez(handle, **results.to_arrays())
 
     def close(self) -> None:
         pass  # each chunk was complete when written

@@ -82,6 +82,11 @@ class ExplainOptions:
     unsafe: bool = option(False, "Allow model files that run code (Lambda layers). Only for trusted files.", flag=True)
     custom_objects: str | None = option(None, "Python file that defines or registers custom layers.", path=True)
     debug: bool = option(False, "Full tracebacks and TensorFlow logs.", flag=True)
+    # A Ray cluster (igcli/runner/ray_runner.py): where the same run goes; no number depends on it.
+    ray: str | None = option(None, "Run on a Ray cluster: local (a throwaway one on this machine), auto (the running one) or its ADDRESS; needs igcli[ray].")
+    workers: str = option("auto", "--ray: worker processes, MIN:MAX or N [auto: 1 up to as many as the cluster's CPUs (GPUs) hold].")
+    gpus_per_worker: float = option(0, "--ray: whole GPUs per worker.", type=float)
+    cpus_per_worker: int = option(1, "--ray: CPUs per worker (its TensorFlow threads, parallel branches and decoding threads).", type="positive")
 
     def but(self, **changes) -> ExplainOptions:
         return replace(self, **changes)
@@ -93,4 +98,4 @@ def cli_fields():
 
 
 # Options that do not change any number or picture: a --resume may differ in them.
-NOT_IN_FINGERPRINT = ("out", "overwrite", "resume", "format", "max_delta", "fail_fast", "debug", "report")
+NOT_IN_FINGERPRINT = ("out", "overwrite", "resume", "format", "max_delta", "fail_fast", "debug", "report", "ray", "workers", "gpus_per_worker", "cpus_per_worker")

@@ -13,6 +13,8 @@ import numpy as np
 # share of |F(x)|. The attributions then explain almost nothing, and the relative delta, a ratio to
 # that small change, means little (seen on a real SavedModel: F(x) - F(x') = 0.0002, relative delta 11.7).
 UNINFORMATIVE_SHARE = 0.01
+# The numeric values of a record (with attributions, and the metrics' scores and curves).
+RECORD_NUMBERS = ("targets", "predicted", "scores", "baseline_scores", "sums", "deltas", "steps", "error_estimates", "hit_max_steps")
 
 
 @dataclass
@@ -58,6 +60,48 @@ class Results:
             steps=np.full((size, count), -1, np.int64), error_estimates=nan(), hit_max_steps=np.zeros((size, count), bool),
             metric_scores={name: nan() for name in metrics}, metric_curves={name: nan(metric_steps + 1) for name in metrics},
         )
+
+    def to_arrays(self) -> dict:
+        """Every value but the inputs, as arrays of one row per instance: the record the journal
+        and a cluster run's shards keep, and from_arrays reads back."""
+        arrays = {name: getattr(self, name) for name in ("attributions", *RECORD_NUMBERS)}
+        arrays.update({f"metric_{name}": values for name, values in self.metric_scores.items()})
+        arrays.update({f"curve_{name}": values for name, values in self.metric_curves.items()})
+        arrays.update(
+            indices=np.asarray(self.indices, np.int64), ids=np.array(self.ids, dtype=str), sources=np.array(self.sources, dtype=str),
+            target_names=np.array(self.target_names, dtype=str).reshape(self.targets.shape), predicted_names=np.array(self.predicted_names, dtype=str),
+            hashes=np.array([e.get("hash", "") for e in self.extras], dtype=str),
+            original_sizes=np.array([e.get("original_size", "") for e in self.extras], dtype=str),
+            statuses=np.array(self.statuses, dtype=str), errors=np.array([e or "" for e in self.errors], dtype=str),
+        )
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, arrays: dict, inputs=None, reused=None) -> Results:
+        """The inverse of to_arrays; reused [b]: rows an earlier attempt finished (extras' flag)."""
+        count = len(arrays["ids"])
+        reused = np.zeros(count, bool) if reused is None else reused
+        text = {name: [str(v) for v in arrays[name]] for name in ("ids", "sources", "predicted_names", "hashes", "original_sizes")}
+        return cls(
+            indices=np.asarray(arrays["indices"], np.int64), ids=text["ids"], sources=text["sources"], inputs=inputs,
+            extras=[{"original_size": size, "hash": digest, "reused": bool(r)} for size, digest, r in zip(text["original_sizes"], text["hashes"], reused)],
+            attributions=arrays["attributions"], **{name: np.asarray(arrays[name]) for name in RECORD_NUMBERS},
+            errors=[None if status == "ok" else (str(error) or "failed") for status, error in zip(arrays["statuses"], arrays["errors"])],
+            target_names=[[str(v) for v in row] for row in np.asarray(arrays["target_names"]).reshape(count, -1)], predicted_names=text["predicted_names"],
+            metric_scores={name[7:]: np.asarray(values) for name, values in arrays.items() if name.startswith("metric_")},
+            metric_curves={name[6:]: np.asarray(values) for name, values in arrays.items() if name.startswith("curve_")},
+        )
+
+    def fill(self, row: int, arrays: dict, source: int) -> None:
+        """results[row] = record `source` of a successful earlier attempt (to_arrays' layout)."""
+        for name in ("attributions", *RECORD_NUMBERS):
+            getattr(self, name)[row] = arrays[name][source]
+        for name in self.metric_scores:  # --metrics: the fingerprint guarantees they were computed
+            self.metric_scores[name][row] = arrays[f"metric_{name}"][source]
+            self.metric_curves[name][row] = arrays[f"curve_{name}"][source]
+        self.target_names[row] = [str(name) for name in np.atleast_1d(arrays["target_names"][source])]
+        self.predicted_names[row] = str(arrays["predicted_names"][source])
+        self.errors[row] = None
 
     @property
     def statuses(self) -> list[str]:

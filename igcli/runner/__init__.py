@@ -1,5 +1,5 @@
-"""Runners: execute a run plan. local.py runs it in this process; group.py is the per-group step
-every runner shares."""
+"""Runners: execute a run plan. local.py runs it in this process, ray_runner.py on a Ray cluster
+(--ray); group.py is the per-group step every runner shares."""
 
 from __future__ import annotations
 
@@ -7,7 +7,12 @@ import time
 
 
 def run_explain(options, progress=None, warn=print):
-    """Plan, then run locally: the whole `igcli explain` job. -> report.RunReport"""
+    """Plan, then run locally (or on a Ray cluster with --ray): the whole `igcli explain` job.
+    -> report.RunReport"""
+    if options.ray is not None:
+        from igcli.runner.ray_runner import run_ray
+
+        return run_ray(options, progress=progress, warn=warn)
     from igcli.plan import make_plan
     from igcli.runner.local import run_local
 

@@ -1,4 +1,4 @@
-"""Sinks: everything a run writes. Each receives every group of results in input order.
+"""Sinks: everything a run writes (files appear only when complete: igcli/atomic.py). Each receives every group of results in input order.
 
 The contract every sink keeps:
     OWNS       the names (or glob patterns) in OUT it writes; --overwrite removes exactly these
@@ -7,13 +7,13 @@ The contract every sink keeps:
     abort()    the run failed or was interrupted: what is partial is removed; complete files
                that --resume reuses (journal chunks, heatmaps) stay
 
-atomic.py     the one helper for files that appear only when complete
 arrays.py     attributions.h5 / .npz / arrays/*.npy
 tables.py     summary.csv, attributions.csv
 heatmaps.py   heatmaps/<id>.png, overview.png
 tokens.py     tokens.csv, tokens/<id>.html
 manifest.py   run.json
 report.py     report.html, written from the finished files (summary.csv, run.json, heatmaps)
+shards.py     a cluster run's shards/*.h5 and the virtual attributions.h5 over them (--ray)
 outdir.py     the output directory, --overwrite and --resume
 """
 
@@ -26,6 +26,7 @@ from igcli.results import Results
 from igcli.sinks import manifest, report
 from igcli.sinks.arrays import H5Writer, NumpyWriter, array_layout, open_array_writer
 from igcli.sinks.heatmaps import HeatmapWriter
+from igcli.sinks.shards import ShardOwner
 from igcli.sinks.tables import SummaryWriter, TableAttributionsWriter
 from igcli.sinks.tokens import TokenWriter
 
@@ -40,7 +41,7 @@ class Sink(Protocol):
     def abort(self) -> None: ...
 
 
-SINK_TYPES = (Journal, H5Writer, NumpyWriter, SummaryWriter, TableAttributionsWriter, HeatmapWriter, TokenWriter)
+SINK_TYPES = (Journal, H5Writer, NumpyWriter, SummaryWriter, TableAttributionsWriter, HeatmapWriter, TokenWriter, ShardOwner)
 
 
 def owned_names() -> tuple[str, ...]:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from igcli.atomic import PartialFile, atomic_path
 from igcli.results import Results
-from igcli.sinks.atomic import PartialFile, atomic_path
 
 FORMATS = ("h5", "npz", "npy")
 ARRAY_NAMES = ("attributions", "ids", "sources", "targets", "target_names", "scores", "baseline_scores", "deltas", "relative_deltas", "status",

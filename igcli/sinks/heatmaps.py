@@ -31,6 +31,18 @@ class HeatmapWriter:
         self.several = several
         self.tiles = []
 
+    def files(self, results: Results, row: int) -> list[Path]:
+        """The heatmap files of one explained instance."""
+        ident = results.ids[row]
+        if not self.several:
+            return [self._inside(self.directory / f"{ident}.png")]
+        files = [self._inside(self.directory / ident / f"{label}.png") for label in results.target_labels(row)]
+        return files + ([self._inside(self.directory / f"{ident}.png")] if self.config.panel else [])
+
+    def drawn(self, results: Results, row: int) -> bool:
+        """Whether every heatmap of the instance is on disk already (--resume)."""
+        return all(path.exists() for path in self.files(results, row))
+
     def _inside(self, path: Path) -> Path:
         if not path.resolve().is_relative_to(self.directory.resolve()):
             raise RuntimeError(f"refusing to write outside the output directory: {path}")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from igcli.sinks.atomic import write_text
+from igcli.atomic import write_text
 
 OWNS = ("run.json",)
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from igcli.atomic import partial_name, remove
 from igcli.errors import UsageProblem
-from igcli.sinks.atomic import partial_name, remove
 
 
 def prepare_out_dir(out: Path, overwrite: bool, resume: bool, owned: tuple[str, ...]) -> None:

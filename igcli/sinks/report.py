@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from igcli.sinks.atomic import write_text
+from igcli.atomic import write_text
 
 OWNS = ("report.html",)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from igcli.atomic import PartialFile
 from igcli.results import Results
-from igcli.sinks.atomic import PartialFile
 
 SUMMARY_COLUMNS = (
     "id", "source", "original_size", "predicted", "predicted_name", "target", "target_name", "score",

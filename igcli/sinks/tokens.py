@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from igcli.atomic import write_text
 from igcli.errors import UsageProblem
-from igcli.sinks.atomic import write_text
 from igcli.sinks.tables import CsvSink
 
 
