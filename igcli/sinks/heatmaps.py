@@ -56,13 +56,12 @@ class HeatmapWriter:
             want_tile = len(self.tiles) < OVERVIEW_TILES
             pixels = None
             if self.several:
-                files = [self._inside(self.directory / ident / f"{label}.png") for label in results.target_labels(row)]
-                if self.config.panel:
-                    files.append(self._inside(self.directory / f"{ident}.png"))
-                if reused and all(f.exists() for f in files) and not want_tile:
+                files = self.files(results, row)  # one per target, then the panel
+                kept = reused and self.drawn(results, row)
+                if kept and not want_tile:
                     continue
                 pixels = self.preprocess.to_pixels(results.inputs[row])
-                if not (reused and all(f.exists() for f in files)):
+                if not kept:
                     drawn = [self._draw(pixels, attributions, panel=False) for attributions in results.attributions[row]]
                     for image, path in zip(drawn, files):
                         self.render.save_png(image, path)
