@@ -5,7 +5,7 @@ names, and the run plan (plan.py) reads them; nothing else states a default."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 
 from igcli.data.images import COLORS, DEFAULT_MAX_PIXELS
 from igcli.data.preprocess import SCALES
@@ -87,9 +87,6 @@ class ExplainOptions:
     workers: str = option("auto", "--ray: worker processes, MIN:MAX or N [auto: 1 up to as many as the cluster's CPUs (GPUs) hold].")
     gpus_per_worker: float = option(0, "--ray: whole GPUs per worker.", type=float)
     cpus_per_worker: int = option(1, "--ray: CPUs per worker (its TensorFlow threads, parallel branches and decoding threads).", type="positive")
-
-    def but(self, **changes) -> ExplainOptions:
-        return replace(self, **changes)
 
 
 def cli_fields():

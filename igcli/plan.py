@@ -41,6 +41,7 @@ class RunPlan:
     targets: Targets
     class_names: tuple[str, ...] | None
     preprocess: Preprocess
+    image_options: ImageOptions  # how image files become model inputs (a cluster worker decodes with it)
     smoothing: Smoothing | None  # --smooth N
     metrics: tuple[str, ...]  # --metrics
     input_kind: str  # images, table or arrays
@@ -57,6 +58,11 @@ class RunPlan:
     @property
     def out(self) -> Path:
         return Path(self.options.out)
+
+    @property
+    def draws_heatmaps(self) -> bool:
+        """Heatmaps are drawn for image inputs attributed at the model input."""
+        return self.input_kind == "images" and self.options.heatmap and self.options.layer is None
 
 
 @dataclass
@@ -108,11 +114,6 @@ def make_plan(options: ExplainOptions, warn=print) -> tuple[RunPlan, Workbench]:
     if baselines.samples < options.baseline_samples:
         warn(f"warning: --baseline-samples {options.baseline_samples} ignored: baseline {options.baseline} is not random")
     kind = "images" if isinstance(inputs, ImageInputs) else "table" if isinstance(inputs, CsvInputs) else "arrays"
-    if kind == "images" and options.heatmap and options.layer is None:
-        from igcli.sinks.heatmaps import check_heatmap_options
-
-        check_heatmap_options(options)
-
     sha256 = file_sha256(Path(options.model))
     parameters = {
         "igcli_version": __version__, "model": str(options.model), "model_sha256": sha256,
@@ -130,7 +131,7 @@ def make_plan(options: ExplainOptions, warn=print) -> tuple[RunPlan, Workbench]:
         parameters.update(layer=options.layer, layer_input=options.layer_input, layer_type=space.layer_type)
     plan = RunPlan(
         options=options, rule=checked["rule"], steps=checked["steps"], batch_size=checked["batch_size"], baselines=baselines, targets=targets,
-        class_names=tuple(class_names) if class_names else None, preprocess=preprocess,
+        class_names=tuple(class_names) if class_names else None, preprocess=preprocess, image_options=checked["images"],
         smoothing=Smoothing(options.smooth, options.noise, options.seed, options.smooth_squared) if options.smooth else None,
         metrics=checked["metrics"], input_kind=kind,
         features=tuple(getattr(inputs, "features", ())), skipped=tuple(str(p) for p in getattr(inputs, "skipped", [])),
@@ -138,6 +139,10 @@ def make_plan(options: ExplainOptions, warn=print) -> tuple[RunPlan, Workbench]:
         parameters=parameters, fingerprint=_fingerprint(options, sha256),
         model_facts={"path": str(options.model), "sha256": sha256, "kind": model.kind, "input_shape": model.input_shape, "output_shape": model.output_shape},
     )
+    if plan.draws_heatmaps:
+        from igcli.sinks.heatmaps import check_heatmap_options
+
+        check_heatmap_options(options)
     return plan, Workbench(model, inputs, space, load_seconds=loaded - started)
 
 

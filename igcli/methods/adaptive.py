@@ -93,7 +93,7 @@ class AdaptiveIntegratedGradients(OneTargetAtATime):
         return cls(GradientCore(model_call, input_shape, cls.path, batch_size, branches, xla), tolerance, max_steps)
 
     def attribute_one(self, rows: Rows) -> RowResults:
-        tensors = {"start": rows.baselines, "delta": rows.x - rows.baselines}
+        tensors = self.path.row_tensors(rows.x, rows.baselines)
         paths = [_Path() for _ in range(len(rows.targets))]
         groups = int(rows.instance.max()) + 1 if len(rows.instance) else 0
         own_rows = [np.flatnonzero(rows.instance == i) for i in range(groups)]

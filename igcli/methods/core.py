@@ -59,7 +59,8 @@ def auto_branches(cpus: int | None = None) -> int:
 class Path(Protocol):
     """A family of paths, built inside the compiled function.
 
-    row_fields: the per-row tensors the path needs, each shaped like one instance (in engine space).
+    row_fields: the per-row tensors the path needs, each shaped like one instance (in engine space);
+        row_tensors(x, baselines) makes them from the rows' inputs and baselines.
     points(rows, alphas): rows holds each field gathered to one row per point ([p, ...]), alphas
         are float64 [p, 1, ...]; -> [p, ...] float32.
     velocity(rows, alphas): d(point)/d(alpha) at each point, [p, ...], which multiplies w_k dF/dx

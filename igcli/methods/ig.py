@@ -32,13 +32,8 @@ class IntegratedGradients(RowMethod):
         core = GradientCore(model_call, input_shape, path or StraightLine(), batch_size, branches, xla, targets)
         return cls(core, alphas, weights, idgi)
 
-    def tensors(self, rows: Rows) -> dict:
-        if isinstance(self.path, StraightLine):
-            return {"start": rows.baselines, "delta": rows.x - rows.baselines}
-        return {"x": rows.x}
-
     def attribute(self, rows: Rows) -> RowResults:
-        tensors = self.tensors(rows)
+        tensors = self.path.row_tensors(rows.x, rows.baselines)
         if self.idgi:
             attributions, start_values = self._idgi(tensors, rows.targets)
         else:

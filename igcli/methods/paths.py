@@ -9,6 +9,9 @@ class StraightLine:
 
     row_fields = ("start", "delta")
 
+    def row_tensors(self, x, baselines) -> dict:
+        return {"start": baselines, "delta": x - baselines}
+
     def points(self, rows: dict, alphas):
         from igcli.tfimport import tensorflow
 
@@ -98,6 +101,9 @@ class BlurPath:
         d_rows, d_columns = self._kernels(sigma, self.height, True), self._kernels(sigma, self.width, True)
         return (tf.einsum("pwk,phkc->phwc", columns, tf.einsum("phk,pkwc->phwc", d_rows, x))
                 + tf.einsum("pwk,phkc->phwc", d_columns, tf.einsum("phk,pkwc->phwc", rows, x)))
+
+    def row_tensors(self, x, baselines) -> dict:
+        return {"x": x}  # the path starts from x blurred: no baseline
 
     def points(self, rows: dict, alphas):
         from igcli.tfimport import tensorflow

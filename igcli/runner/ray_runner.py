@@ -366,10 +366,10 @@ def _finish(plan, bench, journal, previous, gathered: Gathered, cluster: Cluster
     from igcli.report import manifest
     from igcli.results import Results
     from igcli.runner.ray_tasks import unpickled_row
+    from igcli.sinks import summary_writer
     from igcli.sinks.arrays import array_layout
     from igcli.sinks.manifest import write_run_json
     from igcli.sinks.shards import remove_unused, write_virtual_file
-    from igcli.sinks.tables import SummaryWriter
 
     tick = time.perf_counter()
     options, out, inputs = plan.options, plan.out, bench.inputs
@@ -399,7 +399,7 @@ def _finish(plan, bench, journal, previous, gathered: Gathered, cluster: Cluster
     computed = order[columns["status"][order] != REUSED]
     parameters = {**plan.parameters, "batch_size": _one(columns["batch_size"][computed], plan.batch_size or "auto"),
                   "branches": _one(columns["branches"][computed], "auto")}
-    summary = SummaryWriter(out, plan.steps is None, plan.metrics, plan.targets.several)
+    summary = summary_writer(plan)
     try:
         if results is not None:
             summary.append(results)
@@ -412,7 +412,7 @@ def _finish(plan, bench, journal, previous, gathered: Gathered, cluster: Cluster
     sizes = {str(name): int(size) for name, size in zip(columns["shard"][order], columns["shard_size"][order])}
     write_virtual_file(out, count, shard_of, row_of, sizes, layout, layout.columns(results) if results is not None else _no_rows(layout), parameters)
     removed = remove_unused(out, set(sizes))
-    if results is not None and plan.input_kind == "images" and options.heatmap and options.layer is None:
+    if results is not None and plan.draws_heatmaps:
         _overview(plan, inputs, results)
     if not report.stopped_early:
         journal.finish()
@@ -493,12 +493,13 @@ def _overview(plan, inputs, results) -> None:
 
     import h5py
 
-    from igcli.sinks.heatmaps import OVERVIEW_TILES, HeatmapWriter
+    from igcli.sinks import heatmap_writer
+    from igcli.sinks.heatmaps import OVERVIEW_TILES
 
     rows = [row for row, error in enumerate(results.errors) if error is None][:OVERVIEW_TILES]
     if not rows:
         return
-    writer = HeatmapWriter(plan.out, plan.options, plan.preprocess, plan.targets.several)
+    writer = heatmap_writer(plan)
     with h5py.File(plan.out / "attributions.h5", "r") as handle:
         dataset = handle["attributions"]
         for row in rows:

@@ -59,11 +59,8 @@ class ExplainWorker:
             raise RuntimeError(f"{cwd} (the driver's working directory) does not exist on {socket.gethostname()}: "
                                "--ray needs MODEL, INPUTS and OUT on a file system every node shares")
         os.chdir(cwd)  # relative paths in the plan mean what they meant on the driver
-        from igcli.data.images import ImageOptions, parse_resize
-
         self.plan = plan
-        options = plan.options
-        self.images = ImageOptions(options.color, parse_resize(options.resize), plan.preprocess, options.max_pixels)
+        self.images = plan.image_options
         self.shape = tuple(plan.instance_shape)
         if isinstance(listing, list):  # [an object reference]: read from the object store, not copied per actor
             import ray
@@ -223,11 +220,11 @@ def write_outputs(batch: dict, plan, out: str, run: str) -> dict:
     arrays["attributions"] = np.array(batch["attributions"])  # Ray hands batches read-only
     results = Results.from_arrays(arrays, inputs=batch["inputs"], reused=reused)
     shard, shard_row, shard_size = batch["shard"].astype(object), batch["shard_row"].copy(), batch["shard_size"].copy()
-    options = plan.options
-    if plan.input_kind == "images" and options.heatmap and options.layer is None:  # first: a shard on disk means its heatmaps are too
-        from igcli.sinks.heatmaps import OVERVIEW_TILES, HeatmapWriter
+    if plan.draws_heatmaps:  # first: a shard on disk means its heatmaps are too
+        from igcli.sinks import heatmap_writer
+        from igcli.sinks.heatmaps import OVERVIEW_TILES
 
-        heatmaps = HeatmapWriter(out, options, plan.preprocess, several)
+        heatmaps = heatmap_writer(plan, out)
         missing = [row for row in np.flatnonzero(reused) if not heatmaps.drawn(results, row)]
         for row in missing:  # --resume: a heatmap deleted since is drawn again, from the shard that holds the row
             stored = read_attributions(out, str(shard[row]), int(shard_row[row]))

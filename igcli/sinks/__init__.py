@@ -50,6 +50,14 @@ def owned_names() -> tuple[str, ...]:
     return tuple(name for sink in SINK_TYPES for name in sink.OWNS) + manifest.OWNS + report.OWNS
 
 
+def summary_writer(plan) -> SummaryWriter:
+    return SummaryWriter(plan.out, plan.steps is None, plan.metrics, plan.targets.several)
+
+
+def heatmap_writer(plan, out=None) -> HeatmapWriter:
+    return HeatmapWriter(plan.out if out is None else out, plan.options, plan.preprocess, plan.targets.several)
+
+
 def open_sinks(plan, parameters: dict) -> list:
     """The sinks this plan writes to, after the journal. Heatmaps and the feature table are for
     attributions in input space; token tables for token models with --vocab."""
@@ -58,11 +66,11 @@ def open_sinks(plan, parameters: dict) -> list:
     sinks = []
     try:
         sinks.append(open_array_writer(out, options.format, array_layout(plan), parameters))
-        sinks.append(SummaryWriter(out, plan.steps is None, plan.metrics, several))
+        sinks.append(summary_writer(plan))
         if plan.input_kind == "table" and options.layer is None:
             sinks.append(TableAttributionsWriter(out, list(plan.features), several))
-        if plan.input_kind == "images" and options.heatmap and options.layer is None:
-            sinks.append(HeatmapWriter(out, options, plan.preprocess, several))
+        if plan.draws_heatmaps:
+            sinks.append(heatmap_writer(plan))
         if options.vocab:
             sinks.append(TokenWriter(out, options.vocab, several))
     except BaseException:

@@ -49,38 +49,35 @@ class HeatmapWriter:
         return path
 
     def append(self, results: Results) -> None:
-        for row, (ident, error) in enumerate(zip(results.ids, results.errors)):
+        for row, error in enumerate(results.errors):
             if error is not None:
                 continue
-            reused = results.extras[row].get("reused")
+            files = self.files(results, row)  # one per target (then the panel), or the instance's one
+            kept = results.extras[row].get("reused") and all(path.exists() for path in files)  # --resume: already drawn
             want_tile = len(self.tiles) < OVERVIEW_TILES
-            pixels = None
-            if self.several:
-                files = self.files(results, row)  # one per target, then the panel
-                kept = reused and self.drawn(results, row)
-                if kept and not want_tile:
-                    continue
-                pixels = self.preprocess.to_pixels(results.inputs[row])
-                if not kept:
-                    drawn = [self._draw(pixels, attributions, panel=False) for attributions in results.attributions[row]]
-                    for image, path in zip(drawn, files):
-                        self.render.save_png(image, path)
-                    if self.config.panel:
-                        self.render.save_png(self.render.side_by_side([self._input(pixels), *drawn]), files[-1])
-            else:
-                path = self._inside(self.directory / f"{ident}.png")
-                kept = reused and path.exists()  # --resume: already drawn
-                if kept and not want_tile:
-                    continue
-                pixels = self.preprocess.to_pixels(results.inputs[row])
-                if not kept:
-                    drawn = self._draw(pixels, results.attributions[row, 0], self.config.panel)
-                    self.render.save_png(drawn, path)
-            if want_tile:  # the first target's overlay
-                tile = self._draw(pixels, results.attributions[row, 0], panel=False)
+            if kept and not want_tile:
+                continue
+            pixels = self.preprocess.to_pixels(results.inputs[row])
+            overlay = None if kept else self._save(pixels, results.attributions[row], files)
+            if want_tile:  # the first target's overlay, reused when it was just drawn
+                tile = overlay if overlay is not None else self._draw(pixels, results.attributions[row, 0], panel=False)
                 tile.thumbnail((160, 160))
                 name = results.target_names[row][0] or f"class {results.targets[row, 0]}"
-                self.tiles.append((tile, f"{ident}\n{name} {results.scores[row, 0]:.3g}"))
+                self.tiles.append((tile, f"{results.ids[row]}\n{name} {results.scores[row, 0]:.3g}"))
+
+    def _save(self, pixels, attributions, files: list[Path]):
+        """Draw and save an instance's heatmaps; -> the first target's plain overlay, or None when
+        only a panel was drawn."""
+        if not self.several:
+            image = self._draw(pixels, attributions[0], self.config.panel)
+            self.render.save_png(image, files[0])
+            return None if self.config.panel else image
+        overlays = [self._draw(pixels, one, panel=False) for one in attributions]
+        for image, path in zip(overlays, files):
+            self.render.save_png(image, path)
+        if self.config.panel:
+            self.render.save_png(self.render.side_by_side([self._input(pixels), *overlays]), files[-1])
+        return overlays[0]
 
     def _draw(self, pixels, attributions, panel: bool):
         config = self.config
