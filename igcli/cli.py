@@ -150,12 +150,10 @@ def explain(model, inputs, progress, quiet, as_json, **options):
     config = ExplainOptions(model=model, inputs=inputs, **options)
     show_progress = (not quiet) and (progress if progress is not None else sys.stderr.isatty())
 
-    def progress_bar(total):
+    def progress_bar(total, description="explain"):
         from tqdm import tqdm
 
-        metrics = [m for m in (config.metrics or "").split(",") if m.strip()]
-        cost = f"explain + {len(metrics) * (config.metric_steps + 1)} metric passes each" if metrics else "explain"
-        return tqdm(total=total, unit="inst", file=sys.stderr, disable=not show_progress, desc=cost)
+        return tqdm(total=total, unit="inst", file=sys.stderr, disable=not show_progress, desc=description)
 
     def warn(message):
         if not quiet:

@@ -60,6 +60,15 @@ class RunPlan:
         return Path(self.options.out)
 
     @property
+    def metric_passes(self) -> int:
+        """Forward passes --metrics costs per instance: M + 1 per curve, a curve per metric and target."""
+        return len(self.metrics) * (self.options.metric_steps + 1) * self.targets.count
+
+    @property
+    def progress_note(self) -> str:
+        return f"explain + {self.metric_passes} metric passes each" if self.metrics else "explain"
+
+    @property
     def draws_heatmaps(self) -> bool:
         """Heatmaps are drawn for image inputs attributed at the model input."""
         return self.input_kind == "images" and self.options.heatmap and self.options.layer is None

@@ -120,7 +120,7 @@ def manifest(plan, parameters: dict, report: RunReport) -> dict:
         "exit_code": report.exit_code,
         **({"adaptive": _adaptive_section(plan, report)} if plan.steps is None else {}),
         **({"metrics": report.metric_means, "metric_steps": plan.options.metric_steps,
-            "metric_forward_passes": (report.explained - report.reused) * len(plan.metrics) * (plan.options.metric_steps + 1)} if plan.metrics else {}),
+            "metric_forward_passes": (report.explained - report.reused) * plan.metric_passes} if plan.metrics else {}),
         "timings": report.timings,
         "errors": report.errors,
         "skipped_files": report.skipped,

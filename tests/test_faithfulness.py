@@ -133,3 +133,11 @@ def test_resume_keeps_the_metrics(igcli, sample):
     again = igcli(*args, "--resume")
     assert again.run_json()["counts"]["reused"] == 6 and again.run_json()["metric_forward_passes"] == 0
     np.testing.assert_array_equal(again.arrays()["deletion_curve"], first["deletion_curve"])
+
+
+def test_several_targets_cost_a_curve_each(igcli, sample):
+    root, _, _ = sample
+    run = igcli("explain", SHAPES / "model.keras", root / "x.npy", "--metrics", "deletion", "--metric-steps", 4, "--target", "top:2", "--steps", 4)
+    assert run.exit_code == 0, run.stderr
+    assert run.arrays()["deletion_curve"].shape == (6, 2, 5)
+    assert run.run_json()["metric_forward_passes"] == 6 * 2 * 5  # (M + 1) passes per curve, a curve per target

@@ -19,7 +19,7 @@ GROUP_SIZE = 32
 
 
 def run_local(plan, bench, progress=None, warn=print, started: float | None = None) -> RunReport:
-    """progress: a callable(total) returning an object with update(n) and close(), or None."""
+    """progress: a callable(total, description) returning an object with update(n) and close(), or None."""
     started = time.perf_counter() if started is None else started
     options, out = plan.options, plan.out
     space = bench.space
@@ -33,7 +33,7 @@ def run_local(plan, bench, progress=None, warn=print, started: float | None = No
     for path in report.skipped:
         warn(f"igcli: skipped {path}: not an image file")
     sinks = [journal, *open_sinks(plan, parameters)]
-    bar = progress(bench.inputs.count) if progress else None
+    bar = progress(bench.inputs.count, plan.progress_note) if progress else None
     timings = {"compute": 0.0, "write": 0.0}
 
     def write(results):

@@ -240,7 +240,7 @@ class Cluster:
         data = data.map_batches(write_outputs, fn_args=(plan, out, run), batch_size=None, batch_format="numpy", num_cpus=self.io_cpus,
                                 compute=TaskPoolStrategy(size=io_tasks))
         gathered = Gathered(count)
-        bar = progress(count) if progress else None
+        bar = progress(count, plan.progress_note) if progress else None
         tick = time.perf_counter()
         self.pipeline_started = time.time()
         try:
