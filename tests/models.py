@@ -31,6 +31,34 @@ def paper_example() -> keras.Model:
     return model
 
 
+def many_kinks(x: np.ndarray, units: int, seed: int = 0) -> tuple[keras.Model, np.ndarray]:
+    """F(x) = sum_j c_j ReLU(w_j . x + b_j): a ReLU layer whose units switch at points spread
+    uniformly along every path from 0 to one of the rows of x, so that the gradient along each path
+    jumps `units` times. -> (model, exact IG from a zero baseline for each row [N, D]).
+
+    Along alpha x, unit j's input alpha s_j + b_j (s_j = w_j . x) is linear, so unit j is on for a
+    length L_j of [0, 1] and A_i = x_i sum_j c_j w_ji L_j. The biases put unit j's switch at a
+    uniform random u_j along the first row's path; rows near it switch most units on their paths."""
+    rng = np.random.default_rng(seed)
+    weights = rng.normal(size=(x.shape[1], units))
+    s = x[0] @ weights
+    bias = -rng.uniform(0, 1, units) * s  # unit j switches at alpha = u_j along the first row's path
+    out = rng.normal(size=(units, 1))
+    inputs = keras.Input((x.shape[1],))
+    hidden, head = keras.layers.Dense(units, activation="relu"), keras.layers.Dense(1, use_bias=False)
+    model = keras.Model(inputs, head(hidden(inputs)))
+    hidden.set_weights([weights.astype(np.float32), bias.astype(np.float32)])
+    head.set_weights([out.astype(np.float32)])
+    w, b, c = weights.astype(np.float32).astype(np.float64), bias.astype(np.float32).astype(np.float64), out[:, 0].astype(np.float32).astype(np.float64)
+    exact = []
+    for row in np.asarray(x, np.float64):
+        s = row @ w
+        root = np.divide(-b, s, out=np.full_like(s, np.inf), where=s != 0)
+        on = np.where(s > 0, np.clip(1 - root, 0, 1), np.where(s < 0, np.clip(root, 0, 1), (b > 0) * 1.0))
+        exact.append(row * (w @ (c * on)))
+    return model, np.array(exact)
+
+
 def small_cnn(seed: int = 0, classes: int = 3) -> keras.Model:
     keras.utils.set_random_seed(seed)
     return keras.Sequential(

@@ -17,7 +17,7 @@ from igcli.methods.adaptive import MIN_STEPS, AdaptiveIntegratedGradients
 from igcli.methods.ig import IntegratedGradients
 from igcli.methods.quadrature import alphas_and_weights
 from tests.conftest import assert_one_line_error, save_npy
-from tests.models import bright_quadrant_data, linear, paper_example, trained_cnn
+from tests.models import bright_quadrant_data, linear, many_kinks, paper_example, trained_cnn
 
 
 def relative_l1(got, expected):
@@ -69,6 +69,40 @@ def test_a_kink_inside_a_leaf_is_found(tolerance):
     expected = np.array([[3.0, -0.7]]) * (1 - 1 / 2.3)
     assert relative_l1(result.attributions, expected)[0] <= 2 * tolerance
     assert result.steps[0] > MIN_STEPS
+
+
+def test_estimate_is_the_error_where_the_gradient_jumps_all_along_the_path():
+    # 500 ReLU units switching at random points along each path, exact IG in closed form. There,
+    # what a refinement changes is sqrt(3) times the refined result's error (root mean square over
+    # the jumps), so the estimate (the change over sqrt(3)) should be the error itself in the
+    # median: 1 by that argument, while the unscaled change would give about 1.7.
+    rng = np.random.default_rng(7)
+    first = rng.uniform(0.5, 1.5, 64)
+    x = (first + 0.2 * rng.normal(size=(8, 64))).astype(np.float32)
+    x[0] = first
+    model, exact = many_kinks(x, 500, seed=3)
+    ratios = []
+    for tolerance in (0.03, 0.01, 0.003):
+        _, result = run_auto(lambda t: model(t, training=False), (64,), x, [0] * 8, tolerance)
+        error = relative_l1(result.attributions, exact)
+        assert np.all(error <= 2 * tolerance), (tolerance, error)
+        assert np.all(result.steps > MIN_STEPS)
+        ratios += list(result.error_estimates / error)
+    assert 0.7 < np.median(ratios) < 1.4, np.round(ratios, 2)
+
+
+def test_a_rise_that_every_first_point_misses_is_found():
+    # F(x) = ReLU(x - 0.3) - ReLU(x - 0.31): F rises by 0.01 between two points of the first mesh
+    # (0.25 and 0.375) and its gradient is 0 at all 9 of them, so the first attributions are all 0
+    # and the estimate infinite; the completeness defect leads refinement to the rise.
+    inputs = keras.Input((1,))
+    hidden, head = keras.layers.Dense(2, activation="relu"), keras.layers.Dense(1, use_bias=False)
+    model = keras.Model(inputs, head(hidden(inputs)))
+    hidden.set_weights([np.ones((1, 2), np.float32), np.array([-0.3, -0.31], np.float32)])
+    head.set_weights([np.array([[1.0], [-1.0]], np.float32)])
+    _, result = run_auto(lambda t: model(t, training=False), (1,), np.ones((1, 1), np.float32), [0], 0.01)
+    assert result.steps[0] > MIN_STEPS and np.isfinite(result.error_estimates[0])
+    assert relative_l1(result.attributions, [[0.01]])[0] <= 0.02
 
 
 def test_a_linear_model_is_exact_at_the_first_mesh_with_any_baselines():
