@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from igcli.methods import adaptive
 from igcli.methods.adaptive import MIN_STEPS, AdaptiveIntegratedGradients
 from igcli.methods.ig import IntegratedGradients
 from igcli.methods.quadrature import alphas_and_weights
@@ -164,6 +165,36 @@ def test_steps_are_the_evaluations_made_and_grouping_changes_nothing():
     apart = [method.explain(x[i : i + 1], np.zeros((1, 1, 3), np.float32), targets[i : i + 1]) for i in range(7)]
     np.testing.assert_array_equal(together.steps, [r.steps[0] for r in apart])
     np.testing.assert_allclose(together.attributions, np.concatenate([r.attributions for r in apart]), rtol=1e-6, atol=1e-7)
+
+
+def test_large_inputs_are_refined_a_few_instances_at_a_time(monkeypatch):
+    # LIVE_BYTES bounds the gradient vectors held at once: set to what 2 instances at max_steps
+    # hold, the group is refined 2 instances at a time, with the same results, and what a path
+    # keeps is its own copy (a view would keep the whole gradient call's array alive).
+    x = np.random.default_rng(5).uniform(0, 0.8, size=(5, 3)).astype(np.float32)
+    targets = np.array([1, 0, 1, 1, 1])
+    baselines = np.zeros((5, 1, 3), np.float32)
+    method = AdaptiveIntegratedGradients.build(easy_and_hard, (3,), 0.001, 256, batch_size=16)
+    together = method.explain(x, baselines, targets)
+    monkeypatch.setattr(adaptive, "LIVE_BYTES", 2 * 256 * x[0].nbytes)
+    refined, views = [], []
+    refine, release = method._refine, adaptive._Path.release_unused
+
+    def counting(rows):
+        refined.append(int(rows.instance.max()) + 1)
+        return refine(rows)
+
+    def checking(path):
+        views.extend(v.base is not None for v in path.vectors.values())
+        release(path)
+
+    monkeypatch.setattr(method, "_refine", counting)
+    monkeypatch.setattr(adaptive._Path, "release_unused", checking)
+    apart = method.explain(x, baselines, targets)
+    assert refined == [2, 2, 1] and views and not any(views)
+    np.testing.assert_array_equal(apart.steps, together.steps)
+    np.testing.assert_allclose(apart.attributions, together.attributions, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(apart.error_estimates, together.error_estimates, rtol=1e-4)
 
 
 @pytest.fixture(scope="module")
