@@ -30,7 +30,7 @@ class ExplainOptions:
     overwrite: bool = option(False, "Replace the results in a non-empty output directory.", flag=True)
     resume: bool = option(False, "Continue an interrupted run, or explain only new and changed inputs, in OUT.", flag=True)
     steps: int | str = option(50, "Quadrature points along the path, or auto: refined per instance until --tolerance.", type="steps")
-    tolerance: float = option(0.01, "--steps auto: relative L1 error of the attributions to reach, per instance.")
+    tolerance: float = option(0.01, "--steps auto: estimated relative L1 error of the attributions to reach, per instance.")
     max_steps: int = option(1024, "--steps auto: most gradient evaluations per path.")
     method: str | None = option(None, "Quadrature rule [gausslegendre; riemann_trapezoid with --steps auto].", choices=METHODS)
     batch_size: str = option("auto", "Path points per gradient call: N or auto.")
