@@ -131,26 +131,31 @@ class AdaptiveIntegratedGradients(OneTargetAtATime):
         first = np.arange(0, GRID + 1, GRID // (2 * START_LEAVES))
         pending = {row: list(first) for row in range(len(paths))}
         estimates = np.full(groups, np.inf)
-        at_max = np.zeros(groups, bool)
+        unconverged = np.zeros(groups, bool)  # stopped at --max-steps (or as fine as positions go)
+        active = list(range(groups))
         while pending:
             self._evaluate(paths, pending, tensors, rows.targets)
             for row, positions in pending.items():
                 self._grow(paths[row], positions)
-            pending = {}
-            for instance, members in enumerate(own_rows):
+            pending, still = {}, []
+            for instance in active:
+                members = own_rows[instance]
                 own = [paths[r] for r in members]
                 estimates[instance] = _estimate(own)
-                if estimates[instance] <= self.tolerance:
+                converged = estimates[instance] <= self.tolerance
+                chosen = {} if converged else self._choose(own, estimates[instance])
+                if not chosen:  # done: nothing changes it again, so its estimate stays and its vectors can go
+                    unconverged[instance] = not converged
+                    for path in own:
+                        path.leaves, path.vectors = [], {}
                     continue
-                chosen = self._choose(own, estimates[instance])
-                if not chosen:
-                    at_max[instance] = True
+                still.append(instance)
                 for k, positions in chosen.items():
                     pending[int(members[k])] = positions
-            for path in paths:
-                path.release_unused()
+                for path in own:
+                    path.release_unused()
+            active = still
         steps = np.array([sum(paths[r].evaluations for r in members) for members in own_rows], np.int64)
-        unconverged = at_max & ~(estimates <= self.tolerance)  # stopped at --max-steps (or as fine as positions go)
         return RowResults(np.stack([p.total for p in paths]).astype(np.float32)[:, None], np.array([[p.values[0]] for p in paths]),
                           steps=steps, error_estimates=estimates, hit_max_steps=unconverged)
 
