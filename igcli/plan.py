@@ -69,6 +69,11 @@ class RunPlan:
         return f"explain + {self.metric_passes} metric passes each" if self.metrics else "explain"
 
     @property
+    def writes_report(self) -> bool:
+        """report.html is written for image, table and token inputs, unless --no-report."""
+        return self.options.report and (self.input_kind in ("images", "table") or self.per_token)
+
+    @property
     def draws_heatmaps(self) -> bool:
         """Heatmaps are drawn for image inputs attributed at the model input."""
         return self.input_kind == "images" and self.options.heatmap and self.options.layer is None

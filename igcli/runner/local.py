@@ -83,7 +83,7 @@ def run_local(plan, bench, progress=None, warn=print, started: float | None = No
         "total_seconds": round(finished - started, 3),
     }
     write_run_json(out / "run.json", manifest(plan, parameters, report))
-    if options.report and (plan.input_kind in ("images", "table") or plan.per_token):
+    if plan.writes_report:
         from igcli.sinks.report import write_report
 
         write_report(out)

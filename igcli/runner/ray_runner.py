@@ -430,7 +430,7 @@ def _finish(plan, bench, journal, previous, gathered: Gathered, cluster: Cluster
     }
     facts = {**cluster.facts, "shards": len(sizes), "shards_removed": removed, "duplicate_rows_dropped": gathered.duplicates, "worker_processes": workers}
     write_run_json(out / "run.json", {**manifest(plan, parameters, report), "cluster": facts})
-    if options.report:
+    if plan.writes_report:
         from igcli.sinks.report import write_report
 
         write_report(out)
