@@ -133,17 +133,35 @@ def run_case(name: str) -> list[dict]:
     for steps in FIXED:
         result, seconds = fixed(steps)
         e = errors(result.attributions, reference)
-        rows.append({"run": f"fixed {steps}", "steps": steps, "evaluations": steps * len(x), "seconds": seconds, "median": float(np.median(e)), "worst": float(e.max()),
-                     "errors": e})
+        rows.append(
+            {
+                "run": f"fixed {steps}",
+                "steps": steps,
+                "evaluations": steps * len(x),
+                "seconds": seconds,
+                "median": float(np.median(e)),
+                "worst": float(e.max()),
+                "errors": e,
+            }
+        )
     for tolerance in TOLERANCES:
         method = AdaptiveIntegratedGradients.build(call, shape, tolerance, 1024, batch)
         result, seconds = timed(method)
         e = errors(result.attributions, reference)
         evaluations = int(result.steps.sum())  # this call's; method.evaluations also counts the tracing call
-        rows.append({"run": f"auto {tolerance}", "tolerance": tolerance, "evaluations": evaluations, "seconds": seconds, "median": float(np.median(e)),
-                     "worst": float(e.max()), "estimate_over_true_min": float(np.min(result.error_estimates / e)),
-                     "estimate_over_true_median": float(np.median(result.error_estimates / e)),
-                     "steps": f"{int(result.steps.min())}-{int(result.steps.max())}"})
+        rows.append(
+            {
+                "run": f"auto {tolerance}",
+                "tolerance": tolerance,
+                "evaluations": evaluations,
+                "seconds": seconds,
+                "median": float(np.median(e)),
+                "worst": float(e.max()),
+                "estimate_over_true_min": float(np.min(result.error_estimates / e)),
+                "estimate_over_true_median": float(np.median(result.error_estimates / e)),
+                "steps": f"{int(result.steps.min())}-{int(result.steps.max())}",
+            }
+        )
     return rows
 
 
@@ -152,16 +170,24 @@ def verdict(rows: list[dict], count: int) -> str:
     auto = next(r for r in rows if r.get("tolerance") == 0.01)
     honest = auto["worst"] <= 2 * 0.01
     as_good = [r for r in fixed if r["worst"] <= auto["worst"]]
-    listed = (f"fixed {as_good[0]['steps']}: {auto['evaluations'] / as_good[0]['evaluations']:.2f} of its evaluations, "
-              f"{auto['seconds'] / as_good[0]['seconds']:.2f} of its seconds") if as_good else "no measured fixed count is as accurate"
+    listed = (
+        (
+            f"fixed {as_good[0]['steps']}: {auto['evaluations'] / as_good[0]['evaluations']:.2f} of its evaluations, "
+            f"{auto['seconds'] / as_good[0]['seconds']:.2f} of its seconds"
+        )
+        if as_good
+        else "no measured fixed count is as accurate"
+    )
     steps = [r["steps"] for r in fixed]
     matching = steps_to_reach(steps, [r["worst"] for r in fixed], auto["worst"])
     # an oracle that gives each instance the fixed count it alone needs to reach auto's worst error
     oracle = sum(steps_to_reach(steps, [r["errors"][i] for r in fixed], auto["worst"]) for i in range(count))
-    return (f"tolerance 0.01: worst true error {auto['worst']:.4f} ({'within' if honest else 'NOT within'} 2x); "
-            f"auto / smallest fixed count as accurate ({listed}); "
-            f"auto / interpolated fixed {matching:.0f} steps: {auto['evaluations'] / (matching * count):.2f}; "
-            f"per-instance oracle / interpolated fixed: {oracle / (matching * count):.2f}")
+    return (
+        f"tolerance 0.01: worst true error {auto['worst']:.4f} ({'within' if honest else 'NOT within'} 2x); "
+        f"auto / smallest fixed count as accurate ({listed}); "
+        f"auto / interpolated fixed {matching:.0f} steps: {auto['evaluations'] / (matching * count):.2f}; "
+        f"per-instance oracle / interpolated fixed: {oracle / (matching * count):.2f}"
+    )
 
 
 def steps_to_reach(steps: list, errors: list, target: float) -> float:
@@ -182,8 +208,10 @@ def main() -> None:
     args = parser.parse_args()
     import tensorflow as tf
 
-    print(f"# {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, TensorFlow {tf.__version__}; "
-          f"reference: Gauss-Legendre {REFERENCE_STEPS} steps; error: relative L1 per instance")
+    print(
+        f"# {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, TensorFlow {tf.__version__}; "
+        f"reference: Gauss-Legendre {REFERENCE_STEPS} steps; error: relative L1 per instance"
+    )
     for name in CASES if args.case == "all" else [args.case]:
         rows = run_case(name)
         count = rows[0]["evaluations"] // rows[0]["steps"]

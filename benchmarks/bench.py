@@ -44,13 +44,18 @@ def small_cnn():
     import keras
 
     keras.utils.set_random_seed(0)
-    return keras.Sequential([
-        keras.Input((64, 64, 3)),
-        keras.layers.Conv2D(32, 3, activation="relu"), keras.layers.MaxPooling2D(),
-        keras.layers.Conv2D(64, 3, activation="relu"), keras.layers.MaxPooling2D(),
-        keras.layers.Conv2D(64, 3, activation="relu"), keras.layers.Flatten(),
-        keras.layers.Dense(10, activation="softmax"),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((64, 64, 3)),
+            keras.layers.Conv2D(32, 3, activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Conv2D(64, 3, activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Conv2D(64, 3, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
 
 
 def mobilenet():
@@ -117,8 +122,7 @@ def engine_loop(model, images: np.ndarray):
 
 
 def cli_run(model_path: Path, folder: Path, out: Path, count: int) -> tuple[float, dict]:
-    command = [sys.executable, "-m", "igcli", "explain", str(model_path), str(folder), "-o", str(out),
-               "--steps", str(STEPS), "--quiet", "--overwrite"]
+    command = [sys.executable, "-m", "igcli", "explain", str(model_path), str(folder), "-o", str(out), "--steps", str(STEPS), "--quiet", "--overwrite"]
     start = time.perf_counter()
     subprocess.run(command, check=True)
     seconds = time.perf_counter() - start
@@ -152,8 +156,14 @@ def run_case(name: str, work: Path, rounds: int) -> dict:
         cli_timings.append(timings)
         print(f"  {name} round {r + 1}: " + ", ".join(f"{k} {v[-1]:.0f}" for k, v in measured.items()) + " eval/s", file=sys.stderr, flush=True)
     median_cli_round = int(np.argsort(measured["cli"])[(rounds - 1) // 2])
-    return {"case": name, "input": "x".join(map(str, shape)), "evaluations": evaluations, "branches": branches,
-            **{k: float(np.median(v)) for k, v in measured.items()}, "cli_timings": cli_timings[median_cli_round]}
+    return {
+        "case": name,
+        "input": "x".join(map(str, shape)),
+        "evaluations": evaluations,
+        "branches": branches,
+        **{k: float(np.median(v)) for k, v in measured.items()},
+        "cli_timings": cli_timings[median_cli_round],
+    }
 
 
 def main() -> None:
@@ -164,8 +174,10 @@ def main() -> None:
     names = list(CASES) if args.case == "all" else [args.case]
     import tensorflow as tf
 
-    print(f"# {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"TensorFlow {tf.__version__}, {STEPS} steps, median of {args.rounds} interleaved rounds")
+    print(
+        f"# {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"TensorFlow {tf.__version__}, {STEPS} steps, median of {args.rounds} interleaved rounds"
+    )
     results = []
     with tempfile.TemporaryDirectory() as work:
         for name in names:
@@ -173,8 +185,10 @@ def main() -> None:
     print("| case | input | evaluations | (a) limit eval/s | (a2) halves eval/s | (b) engine eval/s | (c) igcli explain eval/s | b/a | c/a | b/a2 | c/a2 |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
-        print(f"| {r['case']} | {r['input']} | {r['evaluations']} | {r['limit']:.0f} | {r['halves']:.0f} | {r['engine']:.0f} | {r['cli']:.0f} "
-              f"| {r['engine'] / r['limit']:.2f} | {r['cli'] / r['limit']:.2f} | {r['engine'] / r['halves']:.2f} | {r['cli'] / r['halves']:.2f} |")
+        print(
+            f"| {r['case']} | {r['input']} | {r['evaluations']} | {r['limit']:.0f} | {r['halves']:.0f} | {r['engine']:.0f} | {r['cli']:.0f} "
+            f"| {r['engine'] / r['limit']:.2f} | {r['cli'] / r['limit']:.2f} | {r['engine'] / r['halves']:.2f} | {r['cli'] / r['halves']:.2f} |"
+        )
     print()
     print("(c) seconds, median round: | case | process | load (import, model) | compute | write (overlapping) |")
     for r in results:

@@ -27,20 +27,20 @@ def make_model(path: Path) -> None:
     import keras
 
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((32, 32, 3)), keras.layers.Conv2D(8, 3, activation="relu"),
-        keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3, activation="softmax"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((32, 32, 3)),
+            keras.layers.Conv2D(8, 3, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
     model.save(path)
 
 
 def peak_rss_mib(model: Path, folder: Path, out: Path) -> tuple[float, float]:
     """Run igcli in a child and return (peak RSS in MiB, seconds)."""
-    script = (
-        "import resource, subprocess, sys;"
-        "subprocess.run(sys.argv[1:], check=True);"
-        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
-    )
+    script = "import resource, subprocess, sys;subprocess.run(sys.argv[1:], check=True);print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
     command = [sys.executable, "-m", "igcli", "explain", str(model), str(folder), "-o", str(out), "--steps", "4", "--quiet"]
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", script, *command], check=True, capture_output=True, text=True)

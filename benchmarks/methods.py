@@ -97,8 +97,10 @@ def main() -> None:
     targets = np.argmax(outputs, axis=1)
     batch = auto_batch_size(shape)
     every = methods(lambda t: model(t, training=False), shape, args.steps, batch)
-    print(f"# {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, TensorFlow {tf.__version__}; "
-          f"{len(x)} shapes images, {args.steps} steps, logits; median of {args.rounds} rounds")
+    print(
+        f"# {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, TensorFlow {tf.__version__}; "
+        f"{len(x)} shapes images, {args.steps} steps, logits; median of {args.rounds} rounds"
+    )
     results, maps, seconds = {}, {}, {name: [] for name in every}
     for method, _, kind in every.values():
         explain(method, kind, x[:2], ids[:2], targets[:2], outputs[:2], x)  # trace outside the timing
@@ -109,8 +111,11 @@ def main() -> None:
             seconds[name].append(time.perf_counter() - start)
             maps[name] = explanation.attributions
             relative = np.abs(explanation.deltas) / np.abs(explanation.scores - explanation.baseline_scores)
-            results[name] = {"evaluations": len(x) * args.steps * rows, "box": box_share(explanation.attributions, boxes),
-                             "max_relative_delta": float(np.max(relative))}
+            results[name] = {
+                "evaluations": len(x) * args.steps * rows,
+                "box": box_share(explanation.attributions, boxes),
+                "max_relative_delta": float(np.max(relative)),
+            }
     for name in every:
         results[name]["seconds"] = float(np.median(seconds[name]))
         print(f"  {name}: {results[name]}", file=sys.stderr, flush=True)
@@ -118,8 +123,10 @@ def main() -> None:
     print("| method | gradient evaluations | seconds | evaluations/s | cost / IG | mass inside the box: mean (worst image) | max relative delta |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for name, r in results.items():
-        print(f"| {name} | {r['evaluations']} | {r['seconds']:.2f} | {r['evaluations'] / r['seconds']:.0f} | {r['seconds'] / plain:.2f} "
-              f"| {r['box'][0]:.2f} ({r['box'][1]:.2f}) | {r['max_relative_delta']:.2g} |")
+        print(
+            f"| {name} | {r['evaluations']} | {r['seconds']:.2f} | {r['evaluations'] / r['seconds']:.0f} | {r['seconds'] / plain:.2f} "
+            f"| {r['box'][0]:.2f} ({r['box'][1]:.2f}) | {r['max_relative_delta']:.2g} |"
+        )
     if args.panel:
         write_panel(x, maps, ROOT / "docs" / "methods_panel.png", index=int(np.argmax([i.startswith("triangle") for i in data["ids"]])))
 

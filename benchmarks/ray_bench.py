@@ -87,19 +87,38 @@ def engine(model: str, folder: str, cpus: int, steps: int, rows: int) -> dict:
         chunk = range(start, min(start + rows, len(data)))
         decoded = [decode_image(data[i], shape[-1], shape[:2], images) for i in chunk]
         pixels = np.stack([image for image, _, _, _ in decoded])
-        batch = Batch(np.array(chunk), [bench.inputs.ids[i] for i in chunk], [""] * len(chunk), plan.preprocess.apply(pixels),
-                      [None] * len(chunk), [{} for _ in chunk])
+        batch = Batch(
+            np.array(chunk), [bench.inputs.ids[i] for i in chunk], [""] * len(chunk), plan.preprocess.apply(pixels), [None] * len(chunk), [{} for _ in chunk]
+        )
         explain_group(method, space, batch, plan)
         seconds.append((len(chunk), time.perf_counter() - tick, time.process_time() - cpu))
     steady = seconds[1:] or seconds
     instances = sum(n for n, _, _ in steady)
-    return {"cpus": cpus, "branches": method.core.branches, "instances_per_second": instances / sum(s for _, s, _ in steady),
-            "instances_per_cpu_second": instances / sum(c for _, _, c in steady), "first_group_seconds": seconds[0][1]}
+    return {
+        "cpus": cpus,
+        "branches": method.core.branches,
+        "instances_per_second": instances / sum(s for _, s, _ in steady),
+        "instances_per_cpu_second": instances / sum(c for _, _, c in steady),
+        "first_group_seconds": seconds[0][1],
+    }
 
 
 def run_engine(args, folder: Path, rows: int) -> dict:
-    command = [sys.executable, __file__, "--engine-only", "--model", args.model, "--folder", str(folder), "--cpus-per-worker",
-               str(args.cpus_per_worker), "--steps", str(args.steps), "--rows", str(rows)]
+    command = [
+        sys.executable,
+        __file__,
+        "--engine-only",
+        "--model",
+        args.model,
+        "--folder",
+        str(folder),
+        "--cpus-per-worker",
+        str(args.cpus_per_worker),
+        "--steps",
+        str(args.steps),
+        "--rows",
+        str(rows),
+    ]
     done = subprocess.run(command, check=True, capture_output=True, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -167,7 +186,9 @@ def main() -> None:
         per_cpu = worker["steady_instances_per_cpu_second"]
         lines.append(f"| ... per CPU second of its process | {per_cpu:.2f} inst/s = {per_cpu / engine_cpu_rate:.2f} x engine |")
     if steady_total:
-        lines.append(f"| all workers together, steady | {steady_total:.2f} inst/s = {steady_total / (args.workers * engine_rate):.2f} x ({args.workers} x engine) |")
+        lines.append(
+            f"| all workers together, steady | {steady_total:.2f} inst/s = {steady_total / (args.workers * engine_rate):.2f} x ({args.workers} x engine) |"
+        )
     lines += [
         f"| `igcli explain --ray local` whole run | {cluster_wall:.1f} s (explaining {timings['explain_wall_seconds']:.1f} s) |",
         f"| `igcli explain` (no cluster, {os.cpu_count()} CPUs) whole run | {local_wall:.1f} s (explaining {local['timings']['explain_wall_seconds']:.1f} s) |",

@@ -32,8 +32,24 @@ from igcli.sinks.report import write_report  # noqa: E402
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 HEADER = [
-    "id", "source", "original_size", "predicted", "predicted_name", "target", "target_name", "score", "baseline_score",
-    "attribution_sum", "delta", "relative_delta", "steps", "error_estimate", "status", "error", "deletion", "insertion",
+    "id",
+    "source",
+    "original_size",
+    "predicted",
+    "predicted_name",
+    "target",
+    "target_name",
+    "score",
+    "baseline_score",
+    "attribution_sum",
+    "delta",
+    "relative_delta",
+    "steps",
+    "error_estimate",
+    "status",
+    "error",
+    "deletion",
+    "insertion",
     "uninformative_baseline",
 ]
 
@@ -55,24 +71,66 @@ def synthetic_out(out: Path, rows: int, heatmaps: int, seed: int = 0) -> None:
             source = f"/data/night run/{folder}/img{i:06d}.png"
             if i % 50 == 7:
                 failures += 1
-                writer.writerow([ident, source, "", "", "", "", "", "", "", "", "", "", "", "", "error", f"{source}: cannot identify image file <img src=x onerror=alert({i})>", "", "", ""])
+                writer.writerow(
+                    [
+                        ident,
+                        source,
+                        "",
+                        "",
+                        "",
+                        "",
+                        "",
+                        "",
+                        "",
+                        "",
+                        "",
+                        "",
+                        "",
+                        "",
+                        "error",
+                        f"{source}: cannot identify image file <img src=x onerror=alert({i})>",
+                        "",
+                        "",
+                        "",
+                    ]
+                )
                 continue
             predicted = rng.randrange(len(names))
             score = rng.random()
             baseline = rng.random() * 0.3
             delta = rng.gauss(0, 0.01)
             relative = abs(delta) / max(abs(score - baseline), 1e-6) * (10 ** rng.uniform(-2, 1))
-            writer.writerow([
-                ident, source, "224x224", predicted, names[predicted], predicted, names[predicted], repr(score), repr(baseline),
-                repr(score - baseline + delta), repr(delta), repr(relative), rng.choice([16, 32, 64, 128]), repr(rng.random() * 0.02), "ok", "",
-                repr(rng.random()), repr(rng.random()), rng.choice([0, 0, 0, 1]),
-            ])
+            writer.writerow(
+                [
+                    ident,
+                    source,
+                    "224x224",
+                    predicted,
+                    names[predicted],
+                    predicted,
+                    names[predicted],
+                    repr(score),
+                    repr(baseline),
+                    repr(score - baseline + delta),
+                    repr(delta),
+                    repr(relative),
+                    rng.choice([16, 32, 64, 128]),
+                    repr(rng.random() * 0.02),
+                    "ok",
+                    "",
+                    repr(rng.random()),
+                    repr(rng.random()),
+                    rng.choice([0, 0, 0, 1]),
+                ]
+            )
     run = {
         "resolved": {"model": "model.keras", "method": "riemann_trapezoid", "steps": "auto", "tolerance": 0.01, "baseline": "zero", "batch_size": 64},
         "configuration": {"max_delta": 0.05},
         "counts": {"instances": rows, "explained": rows - failures, "reused": 0, "computed": rows - failures, "failed": failures, "skipped_files": 0},
         "errors": [],
-        "max_relative_delta": None, "exit_code": 1, "timings": {"total_seconds": 1234.5},
+        "max_relative_delta": None,
+        "exit_code": 1,
+        "timings": {"total_seconds": 1234.5},
         "metrics": {"deletion": 0.5, "insertion": 0.5},
         "command": ["igcli", "explain", "model.keras", "/data/night run", "-o", str(out)],
     }
@@ -99,8 +157,18 @@ def browser():
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", f"--user-data-dir={tempfile.mkdtemp(prefix='igcli-chromium-')}", "--window-size=1280,1600"):
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tempfile.mkdtemp(prefix='igcli-chromium-')}",
+        "--window-size=1280,1600",
+    ):
         options.add_argument(flag)
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
@@ -116,26 +184,43 @@ def measure(driver, url: str) -> dict:
             raise RuntimeError("the page did not draw within 60 s")
         time.sleep(0.05)
     page = driver.execute_script("return window.__igcliReport.timings")
-    navigation = driver.execute_script("const n = performance.getEntriesByType('navigation')[0]; return {response_end: n.responseEnd, dom_interactive: n.domInteractive, load_event_end: n.loadEventEnd};")
-    click = "const done = arguments[arguments.length - 1]; const t0 = performance.now(); document.querySelector('th[data-column=\"%s\"] button').click(); " + NEXT_FRAME
+    navigation = driver.execute_script(
+        "const n = performance.getEntriesByType('navigation')[0]; return {response_end: n.responseEnd, dom_interactive: n.domInteractive, load_event_end: n.loadEventEnd};"
+    )
+    click = (
+        "const done = arguments[arguments.length - 1]; const t0 = performance.now(); document.querySelector('th[data-column=\"%s\"] button').click(); "
+        + NEXT_FRAME
+    )
     sort_score = driver.execute_async_script(click % "score")
     sort_score_again = driver.execute_async_script(click % "score")
     sort_id = driver.execute_async_script(click % "id")
     sort_source = driver.execute_async_script(click % "source")
-    typed = ("const done = arguments[arguments.length - 1]; const box = document.getElementById('filter-id'); const t0 = performance.now(); "
-             "box.value = arguments[0]; box.dispatchEvent(new Event('input')); " + NEXT_FRAME)
+    typed = (
+        "const done = arguments[arguments.length - 1]; const box = document.getElementById('filter-id'); const t0 = performance.now(); "
+        "box.value = arguments[0]; box.dispatchEvent(new Event('input')); " + NEXT_FRAME
+    )
     filter_id = driver.execute_async_script(typed, "img0012")
     shown = driver.execute_script("return document.getElementById('row-count').textContent")
     driver.execute_async_script(typed, "")
-    status = ("const done = arguments[arguments.length - 1]; const select = document.getElementById('filter-status'); const t0 = performance.now(); "
-              "select.value = 'error'; select.dispatchEvent(new Event('change')); " + NEXT_FRAME)
+    status = (
+        "const done = arguments[arguments.length - 1]; const select = document.getElementById('filter-status'); const t0 = performance.now(); "
+        "select.value = 'error'; select.dispatchEvent(new Event('change')); " + NEXT_FRAME
+    )
     filter_status = driver.execute_async_script(status)
     shown_status = driver.execute_script("return document.getElementById('row-count').textContent")
     return {
-        "parse_ms": page["parse_ms"], "first_render_ms": page["first_render_ms"], "first_paint_ms": page["first_paint_ms"],
-        "html_read_ms": navigation["response_end"], "sort_score_ms": sort_score, "sort_score_reverse_ms": sort_score_again,
-        "sort_id_ms": sort_id, "sort_source_ms": sort_source, "filter_id_ms": filter_id, "filter_id_rows": shown,
-        "filter_status_ms": filter_status, "filter_status_rows": shown_status,
+        "parse_ms": page["parse_ms"],
+        "first_render_ms": page["first_render_ms"],
+        "first_paint_ms": page["first_paint_ms"],
+        "html_read_ms": navigation["response_end"],
+        "sort_score_ms": sort_score,
+        "sort_score_reverse_ms": sort_score_again,
+        "sort_id_ms": sort_id,
+        "sort_source_ms": sort_source,
+        "filter_id_ms": filter_id,
+        "filter_id_rows": shown,
+        "filter_status_ms": filter_status,
+        "filter_status_rows": shown_status,
     }
 
 
@@ -158,7 +243,10 @@ def main() -> None:
         driver.quit()
     for key in runs[0]:
         values = [run[key] for run in runs]
-        print(f"{key:>22}: " + (f"{statistics.median(values):8.1f} ms  (runs: {', '.join(f'{v:.0f}' for v in values)})" if isinstance(values[0], (int, float)) else values[0]))
+        print(
+            f"{key:>22}: "
+            + (f"{statistics.median(values):8.1f} ms  (runs: {', '.join(f'{v:.0f}' for v in values)})" if isinstance(values[0], (int, float)) else values[0])
+        )
     if not args.keep:
         shutil.rmtree(out.parent, ignore_errors=True)
 

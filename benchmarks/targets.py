@@ -63,8 +63,7 @@ def engine_case(model, x, count: int, rounds: int) -> dict:
 
 
 def cli_case(rounds: int) -> dict:
-    command = [sys.executable, "-m", "igcli", "explain", str(SHAPES / "model.keras"), str(SHAPES / "images"), "--steps", str(STEPS),
-               "--quiet", "--overwrite"]
+    command = [sys.executable, "-m", "igcli", "explain", str(SHAPES / "model.keras"), str(SHAPES / "images"), "--steps", str(STEPS), "--quiet", "--overwrite"]
     times = {"together": [], "apart": []}
     with tempfile.TemporaryDirectory() as work:
         for _ in range(rounds):
@@ -90,14 +89,21 @@ def main() -> None:
     images = np.load(SHAPES / "images.npz")["x"].astype(np.float32)
     keras.utils.set_random_seed(0)
     mobilenet = keras.applications.MobileNetV2(input_shape=(64, 64, 3), alpha=0.35, weights=None, classes=10, classifier_activation=None)
-    print(f"# {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, TensorFlow {tf.__version__}; "
-          f"{STEPS} steps, median of {args.rounds} rounds")
+    print(
+        f"# {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, TensorFlow {tf.__version__}; "
+        f"{STEPS} steps, median of {args.rounds} rounds"
+    )
     print("| case | K | one pass, s | K runs, s | one pass / K runs | largest difference / largest attribution |")
     print("| --- | --- | --- | --- | --- | --- |")
-    for name, model, x, count in (("shapes CNN, 24 images", cnn, images, 3), ("MobileNetV2, 24 images", mobilenet, images, 3),
-                                  ("MobileNetV2, 24 images", mobilenet, images, 10)):
+    for name, model, x, count in (
+        ("shapes CNN, 24 images", cnn, images, 3),
+        ("MobileNetV2, 24 images", mobilenet, images, 3),
+        ("MobileNetV2, 24 images", mobilenet, images, 10),
+    ):
         r = engine_case(model, x, count, args.rounds)
-        print(f"| (a) engine: {name} | {count} | {r['together']:.2f} | {r['apart']:.2f} | {r['together'] / r['apart']:.2f} | {r['difference']:.1e} |", flush=True)
+        print(
+            f"| (a) engine: {name} | {count} | {r['together']:.2f} | {r['apart']:.2f} | {r['together'] / r['apart']:.2f} | {r['difference']:.1e} |", flush=True
+        )
     r = cli_case(args.rounds)
     print(f"| (b) igcli explain, 24 PNGs, --target all vs 3 runs | 3 | {r['together']:.2f} | {r['apart']:.2f} | {r['together'] / r['apart']:.2f} | |")
 

@@ -89,8 +89,18 @@ class Baselines:
     """Makes [G, K, ...] baselines for a group of inputs; random kinds are seeded per instance so
     the result does not depend on batching or on which instances run together."""
 
-    def __init__(self, spec: BaselineSpec, *, samples: int, seed: int, value_range: tuple[float, float], input_shape: tuple, count: int | None,
-                 layout: list | None = None, reference=None):
+    def __init__(
+        self,
+        spec: BaselineSpec,
+        *,
+        samples: int,
+        seed: int,
+        value_range: tuple[float, float],
+        input_shape: tuple,
+        count: int | None,
+        layout: list | None = None,
+        reference=None,
+    ):
         """reference: for samples:PATH, the reference set (data.reference.ReferenceSet)."""
         self.spec = spec
         self.samples = samples if spec.random else 1
@@ -108,10 +118,7 @@ class Baselines:
                     raise UsageProblem(f"{spec.path}: {len(data)} baselines for {count} inputs")
                 self.per_instance = data
             else:
-                raise UsageProblem(
-                    f"{spec.path}: baseline shape {data.shape} fits neither one input {tuple(input_shape)} "
-                    "nor one per input"
-                )
+                raise UsageProblem(f"{spec.path}: baseline shape {data.shape} fits neither one input {tuple(input_shape)} nor one per input")
         if spec.kind == "blur" and len(input_shape) not in (2, 3):
             raise UsageProblem(f"--baseline blur needs image inputs (H, W[, C]); inputs are {tuple(input_shape)}")
 

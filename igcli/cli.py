@@ -133,7 +133,9 @@ def _explain_options(command):
 @cli.command()
 @click.argument("model", type=click.Path())
 @click.argument("inputs", type=click.Path())
-@click.option("--config", type=click.Path(), callback=_load_config, is_eager=True, expose_value=False, help="TOML file whose keys set option defaults; flags win.")
+@click.option(
+    "--config", type=click.Path(), callback=_load_config, is_eager=True, expose_value=False, help="TOML file whose keys set option defaults; flags win."
+)
 @_explain_options
 @click.option("--progress/--no-progress", default=None, help="Progress bar on stderr [on when stderr is a terminal].")
 @click.option("--quiet", is_flag=True, help="No progress bar or notes on stderr.")
@@ -161,9 +163,14 @@ def explain(model, inputs, progress, quiet, as_json, **options):
 
     report = run_explain(config, progress=progress_bar, warn=warn)
     summary = {
-        "out": report.out, "instances": report.instances, "explained": report.explained,
-        "failed": report.failed, "max_relative_delta": report.max_relative_delta,
-        "timings": report.timings, "errors": report.errors, "over_max_delta": report.over_max_delta,
+        "out": report.out,
+        "instances": report.instances,
+        "explained": report.explained,
+        "failed": report.failed,
+        "max_relative_delta": report.max_relative_delta,
+        "timings": report.timings,
+        "errors": report.errors,
+        "over_max_delta": report.over_max_delta,
         **({"gradient_evaluations": report.gradient_evaluations, "hit_max_steps": report.hit_max_steps} if report.steps_histogram else {}),
         "exit_code": report.exit_code,
     }
@@ -177,17 +184,26 @@ def explain(model, inputs, progress, quiet, as_json, **options):
             click.echo("igcli: stopped at the first failure (--fail-fast)", err=True)
     if report.uninformative and not quiet:
         shown = ", ".join(report.uninformative[:20]) + (" ..." if len(report.uninformative) > 20 else "")
-        click.echo(f"igcli: {len(report.uninformative)} instance(s) with an uninformative baseline, |F(x) - F(x')| under "
-                   f"1% of |F(x)|: {shown} (their attributions explain almost no change; try another --baseline)", err=True)
+        click.echo(
+            f"igcli: {len(report.uninformative)} instance(s) with an uninformative baseline, |F(x) - F(x')| under "
+            f"1% of |F(x)|: {shown} (their attributions explain almost no change; try another --baseline)",
+            err=True,
+        )
     if report.hit_max_steps and not quiet:
         shown = ", ".join(report.hit_max_steps[:20]) + (" ..." if len(report.hit_max_steps) > 20 else "")
-        click.echo(f"igcli: {len(report.hit_max_steps)} instance(s) stopped at --max-steps {config.max_steps} above --tolerance "
-                   f"{config.tolerance}: {shown} (raise --max-steps, or the tolerance)", err=True)
+        click.echo(
+            f"igcli: {len(report.hit_max_steps)} instance(s) stopped at --max-steps {config.max_steps} above --tolerance "
+            f"{config.tolerance}: {shown} (raise --max-steps, or the tolerance)",
+            err=True,
+        )
     if report.over_max_delta and not quiet:
         shown = ", ".join(report.over_max_delta[:20]) + (" ..." if len(report.over_max_delta) > 20 else "")
         reached = " or --max-steps reached" if report.hit_max_steps else ""
-        click.echo(f"igcli: relative completeness error above --max-delta {options['max_delta']}{reached} for "
-                   f"{len(report.over_max_delta)} instance(s): {shown} (raise --steps)", err=True)
+        click.echo(
+            f"igcli: relative completeness error above --max-delta {options['max_delta']}{reached} for "
+            f"{len(report.over_max_delta)} instance(s): {shown} (raise --steps)",
+            err=True,
+        )
     return report.exit_code
 
 

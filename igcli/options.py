@@ -36,7 +36,9 @@ class ExplainOptions:
     batch_size: str = option("auto", "Path points per gradient call: N or auto.")
     path: str = option("straight", "The path from baseline to input: straight (IG), blur (Blur IG), guided (Guided IG).", choices=PATHS)
     blur_sigma: float = option(50.0, "--path blur: the largest Gaussian sigma in pixels, where the path starts.")
-    blur_derivative: str = option("exact", "--path blur: the path's velocity: exact, or finite (PAIR saliency's forward difference).", choices=("exact", "finite"))
+    blur_derivative: str = option(
+        "exact", "--path blur: the path's velocity: exact, or finite (PAIR saliency's forward difference).", choices=("exact", "finite")
+    )
     guided_fraction: float = option(0.25, "--path guided: fraction of the features moved at each step, smallest |gradient| first.")
     guided_max_dist: float = option(0.02, "--path guided: how far (in alpha) a feature may stray from the straight line.")
     idgi: bool = option(False, "Weigh every step by the change of F, along the gradient's direction (IDGI): exactly complete.", flag=True)
@@ -78,7 +80,9 @@ class ExplainOptions:
     max_delta: float | None = option(None, "Exit 3 when any instance's relative completeness error exceeds this.", type=float)
     fail_fast: bool = option(False, "Stop at the first instance that fails.", flag=True)
     xla: bool = option(False, "Compile the gradient with XLA (try on GPUs; slower on the CPUs we measured).", flag=True)
-    precision: str = option("float32", "Keras models: compute in half precision (faster on GPUs, less complete).", choices=("float32", "mixed_float16", "mixed_bfloat16"))
+    precision: str = option(
+        "float32", "Keras models: compute in half precision (faster on GPUs, less complete).", choices=("float32", "mixed_float16", "mixed_bfloat16")
+    )
     unsafe: bool = option(False, "Allow model files that run code (Lambda layers). Only for trusted files.", flag=True)
     custom_objects: str | None = option(None, "Python file that defines or registers custom layers.", path=True)
     debug: bool = option(False, "Full tracebacks and TensorFlow logs.", flag=True)
@@ -95,4 +99,17 @@ def cli_fields():
 
 
 # Options that do not change any number or picture: a --resume may differ in them.
-NOT_IN_FINGERPRINT = ("out", "overwrite", "resume", "format", "max_delta", "fail_fast", "debug", "report", "ray", "workers", "gpus_per_worker", "cpus_per_worker")
+NOT_IN_FINGERPRINT = (
+    "out",
+    "overwrite",
+    "resume",
+    "format",
+    "max_delta",
+    "fail_fast",
+    "debug",
+    "report",
+    "ray",
+    "workers",
+    "gpus_per_worker",
+    "cpus_per_worker",
+)

@@ -101,7 +101,9 @@ def make_plan(options: ExplainOptions, warn=print) -> tuple[RunPlan, Workbench]:
     if options.unsafe:
         warn(f"warning: --unsafe: {options.model} may run code stored in the file")
     loaded = time.perf_counter()
-    inputs = open_inputs(options.inputs, model_shape=model.input_shape, key=options.key, images=checked["images"], table=checked["table"], layout=model.input_layout)
+    inputs = open_inputs(
+        options.inputs, model_shape=model.input_shape, key=options.key, images=checked["images"], table=checked["table"], layout=model.input_layout
+    )
     _check_shape(inputs, model)
     space = attribution_space(options, model, inputs.instance_shape)
     if options.vocab:
@@ -122,19 +124,36 @@ def make_plan(options: ExplainOptions, warn=print) -> tuple[RunPlan, Workbench]:
         from igcli.data.reference import ReferenceSet
 
         reference = ReferenceSet(checked["baseline"].path, model_shape=inputs.instance_shape, images=checked["images"], layout=model.input_layout)
-    baselines = Baselines(checked["baseline"], samples=options.baseline_samples, seed=options.seed, value_range=preprocess.value_range(inputs.instance_shape),
-                          input_shape=model.input_shape, count=inputs.count, layout=model.input_layout, reference=reference)
+    baselines = Baselines(
+        checked["baseline"],
+        samples=options.baseline_samples,
+        seed=options.seed,
+        value_range=preprocess.value_range(inputs.instance_shape),
+        input_shape=model.input_shape,
+        count=inputs.count,
+        layout=model.input_layout,
+        reference=reference,
+    )
     _check_method_fits(options, model, space)
     if baselines.samples < options.baseline_samples:
         warn(f"warning: --baseline-samples {options.baseline_samples} ignored: baseline {options.baseline} is not random")
     kind = "images" if isinstance(inputs, ImageInputs) else "table" if isinstance(inputs, CsvInputs) else "arrays"
     sha256 = file_sha256(Path(options.model))
     parameters = {
-        "igcli_version": __version__, "model": str(options.model), "model_sha256": sha256,
-        "model_description": model.description, "inputs": str(options.inputs), "method": checked["rule"],
-        "steps": checked["steps"] or "auto", "baseline": options.baseline, "baseline_samples": baselines.samples, "seed": options.seed,
-        "target": options.target, "output": options.output or "as the model outputs",
-        "xla": options.xla, "precision": options.precision,
+        "igcli_version": __version__,
+        "model": str(options.model),
+        "model_sha256": sha256,
+        "model_description": model.description,
+        "inputs": str(options.inputs),
+        "method": checked["rule"],
+        "steps": checked["steps"] or "auto",
+        "baseline": options.baseline,
+        "baseline_samples": baselines.samples,
+        "seed": options.seed,
+        "target": options.target,
+        "output": options.output or "as the model outputs",
+        "xla": options.xla,
+        "precision": options.precision,
     }
     if checked["steps"] is None:
         parameters.update(tolerance=options.tolerance, max_steps=options.max_steps)
@@ -144,13 +163,26 @@ def make_plan(options: ExplainOptions, warn=print) -> tuple[RunPlan, Workbench]:
     if options.layer:
         parameters.update(layer=options.layer, layer_input=options.layer_input, layer_type=space.layer_type)
     plan = RunPlan(
-        options=options, rule=checked["rule"], steps=checked["steps"], batch_size=checked["batch_size"], baselines=baselines, targets=targets,
-        class_names=tuple(class_names) if class_names else None, preprocess=preprocess, image_options=checked["images"],
+        options=options,
+        rule=checked["rule"],
+        steps=checked["steps"],
+        batch_size=checked["batch_size"],
+        baselines=baselines,
+        targets=targets,
+        class_names=tuple(class_names) if class_names else None,
+        preprocess=preprocess,
+        image_options=checked["images"],
         smoothing=Smoothing(options.smooth, options.noise, options.seed, options.smooth_squared) if options.smooth else None,
-        metrics=checked["metrics"], input_kind=kind,
-        features=tuple(getattr(inputs, "features", ())), skipped=tuple(str(p) for p in getattr(inputs, "skipped", [])),
-        instance_shape=tuple(inputs.instance_shape), stored_shape=tuple(space.stored_shape), per_token=space.per_token, layout=tuple(model.input_layout),
-        parameters=parameters, fingerprint=_fingerprint(options, sha256),
+        metrics=checked["metrics"],
+        input_kind=kind,
+        features=tuple(getattr(inputs, "features", ())),
+        skipped=tuple(str(p) for p in getattr(inputs, "skipped", [])),
+        instance_shape=tuple(inputs.instance_shape),
+        stored_shape=tuple(space.stored_shape),
+        per_token=space.per_token,
+        layout=tuple(model.input_layout),
+        parameters=parameters,
+        fingerprint=_fingerprint(options, sha256),
         model_facts={"path": str(options.model), "sha256": sha256, "kind": model.kind, "input_shape": model.input_shape, "output_shape": model.output_shape},
     )
     if plan.draws_heatmaps:
@@ -165,8 +197,14 @@ def load_options_model(options: ExplainOptions):
     from igcli.models import load_model
 
     return load_model(
-        options.model, unsafe=options.unsafe, custom_objects_file=options.custom_objects, signature=options.signature,
-        input_key=options.input_key, output_key=options.output_key, output=options.output, precision=options.precision,
+        options.model,
+        unsafe=options.unsafe,
+        custom_objects_file=options.custom_objects,
+        signature=options.signature,
+        input_key=options.input_key,
+        output_key=options.output_key,
+        output=options.output,
+        precision=options.precision,
     )
 
 
@@ -188,7 +226,9 @@ def _check_options(options: ExplainOptions) -> dict:
         from igcli.methods.adaptive import MIN_STEPS
 
         if rule != "riemann_trapezoid":
-            raise UsageProblem(f"--steps auto refines nested points, keeping every gradient already computed: it works with --method riemann_trapezoid (its default); {rule}'s points are not nested")
+            raise UsageProblem(
+                f"--steps auto refines nested points, keeping every gradient already computed: it works with --method riemann_trapezoid (its default); {rule}'s points are not nested"
+            )
         if not options.tolerance > 0:
             raise UsageProblem(f"--tolerance {options.tolerance}: must be a positive number")
         if options.max_steps < MIN_STEPS:
@@ -253,8 +293,10 @@ def _check_method_options(options: ExplainOptions, steps: int | None) -> None:
 def _check_method_fits(options: ExplainOptions, model, space) -> None:
     """What needs the model and the attribution space to check."""
     if options.path == "blur" and (len(space.shape) != 3 or space.to_space is not None or model.input_layout):
-        raise UsageProblem(f"--path blur blurs images (height, width, channels) at the model input; these are {tuple(space.shape)}"
-                           + (" at a layer" if space.to_space is not None else ""))
+        raise UsageProblem(
+            f"--path blur blurs images (height, width, channels) at the model input; these are {tuple(space.shape)}"
+            + (" at a layer" if space.to_space is not None else "")
+        )
     if options.smooth and "int" in str(model.input_dtype):
         raise UsageProblem("--smooth adds noise to the input: token ids cannot take it")
 

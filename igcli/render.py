@@ -94,8 +94,7 @@ def upscale_factor(height: int, width: int, min_side: int = 256) -> int:
     return max(1, -(-min_side // min(height, width)))
 
 
-def render_heatmap(x, attributions, *, value_range=(0.0, 1.0), sign=DEFAULT_SIGN, cmap=None,
-                   clip_percentile=99.5, alpha=0.6, panel=False):
+def render_heatmap(x, attributions, *, value_range=(0.0, 1.0), sign=DEFAULT_SIGN, cmap=None, clip_percentile=99.5, alpha=0.6, panel=False):
     """Overlay of the attributions on x, upscaled; panel=True: input | heatmap | overlay."""
     from PIL import Image
 

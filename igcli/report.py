@@ -107,20 +107,37 @@ def manifest(plan, parameters: dict, report: RunReport) -> dict:
         "configuration": asdict(plan.options),
         "resolved": parameters,
         "versions": {
-            "python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
-            "numpy": np.__version__, "h5py": h5py.__version__,
+            "python": platform.python_version(),
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "numpy": np.__version__,
+            "h5py": h5py.__version__,
         },
         "model": plan.model_facts,
-        "counts": {"instances": report.instances, "explained": report.explained, "reused": report.reused, "computed": report.explained - report.reused,
-                   "failed": report.failed, "skipped_files": len(report.skipped), "uninformative_baselines": len(report.uninformative)},
+        "counts": {
+            "instances": report.instances,
+            "explained": report.explained,
+            "reused": report.reused,
+            "computed": report.explained - report.reused,
+            "failed": report.failed,
+            "skipped_files": len(report.skipped),
+            "uninformative_baselines": len(report.uninformative),
+        },
         "uninformative_baselines": {"share": UNINFORMATIVE_SHARE, "ids": report.uninformative},
         "max_relative_delta": report.max_relative_delta,
         "over_max_delta": report.over_max_delta,
         "stopped_early": report.stopped_early,
         "exit_code": report.exit_code,
         **({"adaptive": _adaptive_section(plan, report)} if plan.steps is None else {}),
-        **({"metrics": report.metric_means, "metric_steps": plan.options.metric_steps,
-            "metric_forward_passes": (report.explained - report.reused) * plan.metric_passes} if plan.metrics else {}),
+        **(
+            {
+                "metrics": report.metric_means,
+                "metric_steps": plan.options.metric_steps,
+                "metric_forward_passes": (report.explained - report.reused) * plan.metric_passes,
+            }
+            if plan.metrics
+            else {}
+        ),
         "timings": report.timings,
         "errors": report.errors,
         "skipped_files": report.skipped,
@@ -131,7 +148,10 @@ def manifest(plan, parameters: dict, report: RunReport) -> dict:
 def _adaptive_section(plan, report: RunReport) -> dict:
     histogram = dict(sorted(report.steps_histogram.items(), key=lambda item: int(item[0].split("-")[0])))
     return {
-        "tolerance": plan.options.tolerance, "max_steps": plan.options.max_steps,
-        "gradient_evaluations": report.gradient_evaluations, "steps_histogram": histogram,
-        "hit_max_steps": len(report.hit_max_steps), "hit_max_steps_ids": report.hit_max_steps,
+        "tolerance": plan.options.tolerance,
+        "max_steps": plan.options.max_steps,
+        "gradient_evaluations": report.gradient_evaluations,
+        "steps_histogram": histogram,
+        "hit_max_steps": len(report.hit_max_steps),
+        "hit_max_steps_ids": report.hit_max_steps,
     }

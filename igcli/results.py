@@ -53,12 +53,26 @@ class Results:
             return np.full((size, count, *more), np.nan)
 
         return cls(
-            indices=batch.indices, ids=list(batch.ids), sources=list(batch.sources), inputs=batch.arrays, extras=batch.extras,
-            attributions=np.full((size, count, *shape), np.nan, np.float32), targets=np.full((size, count), -1, np.int64),
-            predicted=np.full(size, -1, np.int64), scores=nan(), baseline_scores=nan(), sums=nan(), deltas=nan(),
-            errors=list(batch.errors), target_names=[[""] * count for _ in range(size)], predicted_names=[""] * size,
-            steps=np.full((size, count), -1, np.int64), error_estimates=nan(), hit_max_steps=np.zeros((size, count), bool),
-            metric_scores={name: nan() for name in metrics}, metric_curves={name: nan(metric_steps + 1) for name in metrics},
+            indices=batch.indices,
+            ids=list(batch.ids),
+            sources=list(batch.sources),
+            inputs=batch.arrays,
+            extras=batch.extras,
+            attributions=np.full((size, count, *shape), np.nan, np.float32),
+            targets=np.full((size, count), -1, np.int64),
+            predicted=np.full(size, -1, np.int64),
+            scores=nan(),
+            baseline_scores=nan(),
+            sums=nan(),
+            deltas=nan(),
+            errors=list(batch.errors),
+            target_names=[[""] * count for _ in range(size)],
+            predicted_names=[""] * size,
+            steps=np.full((size, count), -1, np.int64),
+            error_estimates=nan(),
+            hit_max_steps=np.zeros((size, count), bool),
+            metric_scores={name: nan() for name in metrics},
+            metric_curves={name: nan(metric_steps + 1) for name in metrics},
         )
 
     def to_arrays(self) -> dict:
@@ -68,11 +82,15 @@ class Results:
         arrays.update({f"metric_{name}": values for name, values in self.metric_scores.items()})
         arrays.update({f"curve_{name}": values for name, values in self.metric_curves.items()})
         arrays.update(
-            indices=np.asarray(self.indices, np.int64), ids=np.array(self.ids, dtype=str), sources=np.array(self.sources, dtype=str),
-            target_names=np.array(self.target_names, dtype=str).reshape(self.targets.shape), predicted_names=np.array(self.predicted_names, dtype=str),
+            indices=np.asarray(self.indices, np.int64),
+            ids=np.array(self.ids, dtype=str),
+            sources=np.array(self.sources, dtype=str),
+            target_names=np.array(self.target_names, dtype=str).reshape(self.targets.shape),
+            predicted_names=np.array(self.predicted_names, dtype=str),
             hashes=np.array([e.get("hash", "") for e in self.extras], dtype=str),
             original_sizes=np.array([e.get("original_size", "") for e in self.extras], dtype=str),
-            statuses=np.array(self.statuses, dtype=str), errors=np.array([e or "" for e in self.errors], dtype=str),
+            statuses=np.array(self.statuses, dtype=str),
+            errors=np.array([e or "" for e in self.errors], dtype=str),
         )
         return arrays
 
@@ -83,11 +101,16 @@ class Results:
         reused = np.zeros(count, bool) if reused is None else reused
         text = {name: [str(v) for v in arrays[name]] for name in ("ids", "sources", "predicted_names", "hashes", "original_sizes")}
         return cls(
-            indices=np.asarray(arrays["indices"], np.int64), ids=text["ids"], sources=text["sources"], inputs=inputs,
+            indices=np.asarray(arrays["indices"], np.int64),
+            ids=text["ids"],
+            sources=text["sources"],
+            inputs=inputs,
             extras=[{"original_size": size, "hash": digest, "reused": bool(r)} for size, digest, r in zip(text["original_sizes"], text["hashes"], reused)],
-            attributions=arrays["attributions"], **{name: np.asarray(arrays[name]) for name in RECORD_NUMBERS},
+            attributions=arrays["attributions"],
+            **{name: np.asarray(arrays[name]) for name in RECORD_NUMBERS},
             errors=[None if status == "ok" else (str(error) or "failed") for status, error in zip(arrays["statuses"], arrays["errors"])],
-            target_names=[[str(v) for v in row] for row in np.asarray(arrays["target_names"]).reshape(count, -1)], predicted_names=text["predicted_names"],
+            target_names=[[str(v) for v in row] for row in np.asarray(arrays["target_names"]).reshape(count, -1)],
+            predicted_names=text["predicted_names"],
             metric_scores={name[7:]: np.asarray(values) for name, values in arrays.items() if name.startswith("metric_")},
             metric_curves={name[6:]: np.asarray(values) for name, values in arrays.items() if name.startswith("curve_")},
         )

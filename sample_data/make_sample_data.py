@@ -101,7 +101,14 @@ def make_table(rows: int, seed: int):
 
 
 def train_table_model(features: np.ndarray, labels: np.ndarray) -> keras.Model:
-    model = keras.Sequential([keras.Input((6,), name="features"), keras.layers.Dense(16, activation="relu", name="hidden"), keras.layers.Dense(2, activation="softmax", name="probs")], name="table_mlp")
+    model = keras.Sequential(
+        [
+            keras.Input((6,), name="features"),
+            keras.layers.Dense(16, activation="relu", name="hidden"),
+            keras.layers.Dense(2, activation="softmax", name="probs"),
+        ],
+        name="table_mlp",
+    )
     model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(features.astype(np.float32), labels, epochs=60, batch_size=32, verbose=0)
     return model

@@ -243,8 +243,12 @@ def test_max_steps_is_reported_and_counts_for_max_delta(igcli, cnn_files):
 
 
 def test_auto_with_layer_baseline_samples_and_several_inputs(igcli, cnn_files, tmp_path):
-    layer = igcli("explain", cnn_files / "cnn.keras", cnn_files / "x.npy", "--steps", "auto", "--layer", (cnn_files / "layer.txt").read_text(), "--tolerance", 0.05)
-    samples = igcli("explain", cnn_files / "cnn.keras", cnn_files / "x.npy", "--steps", "auto", "--baseline", "uniform", "--baseline-samples", 2, "--tolerance", 0.05)
+    layer = igcli(
+        "explain", cnn_files / "cnn.keras", cnn_files / "x.npy", "--steps", "auto", "--layer", (cnn_files / "layer.txt").read_text(), "--tolerance", 0.05
+    )
+    samples = igcli(
+        "explain", cnn_files / "cnn.keras", cnn_files / "x.npy", "--steps", "auto", "--baseline", "uniform", "--baseline-samples", 2, "--tolerance", 0.05
+    )
     for run in (layer, samples):
         assert run.exit_code == 0, run.stderr
         assert np.all(run.arrays()["error_estimate"] <= 0.05)
@@ -258,11 +262,14 @@ def test_auto_with_layer_baseline_samples_and_several_inputs(igcli, cnn_files, t
     assert set(several.arrays()["attributions"]) == {"image", "extra"}
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--steps", "auto", "--method", "gausslegendre"], "not nested"),
-    (["--steps", "auto", "--tolerance", "0"], "--tolerance"),
-    (["--steps", "auto", "--max-steps", "5"], "--max-steps"),
-    (["--steps", "sometimes"], "--steps"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--steps", "auto", "--method", "gausslegendre"], "not nested"),
+        (["--steps", "auto", "--tolerance", "0"], "--tolerance"),
+        (["--steps", "auto", "--max-steps", "5"], "--max-steps"),
+        (["--steps", "sometimes"], "--steps"),
+    ],
+)
 def test_bad_auto_options(igcli, cnn_files, args, fragment):
     assert_one_line_error(igcli("explain", cnn_files / "cnn.keras", cnn_files / "x.npy", *args), 2, fragment)

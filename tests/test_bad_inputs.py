@@ -92,7 +92,20 @@ def like_a_terminal() -> None:
 
 def test_ctrl_c_stops_cleanly_and_leaves_a_resumable_directory(models, tmp_path):
     np.save(tmp_path / "x.npy", np.random.default_rng(0).uniform(size=(1200, 8, 8, 3)).astype(np.float32))
-    command = [sys.executable, "-m", "igcli", "explain", str(models / "image.keras"), str(tmp_path / "x.npy"), "-o", str(tmp_path / "out"), "--steps", "64", "--batch-size", "16"]
+    command = [
+        sys.executable,
+        "-m",
+        "igcli",
+        "explain",
+        str(models / "image.keras"),
+        str(tmp_path / "x.npy"),
+        "-o",
+        str(tmp_path / "out"),
+        "--steps",
+        "64",
+        "--batch-size",
+        "16",
+    ]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, preexec_fn=like_a_terminal)
     chunks = tmp_path / "out" / ".igcli" / "chunks"
     deadline = time.time() + 120
@@ -136,8 +149,21 @@ def test_console_script_keeps_exit_code_and_output_after_tensorflow(tmp_path):
     # The console script ends with os._exit after TensorFlow was imported (skipping its teardown):
     # the exit code, the JSON on stdout and the closed files must all survive that.
     sample = Path(__file__).resolve().parents[1] / "sample_data" / "shapes"
-    command = [sys.executable, "-m", "igcli", "explain", str(sample / "model.keras"), str(sample / "images" / "circle_00.png"),
-               "-o", str(tmp_path / "out"), "--steps", "1", "--max-delta", "1e-9", "--json"]
+    command = [
+        sys.executable,
+        "-m",
+        "igcli",
+        "explain",
+        str(sample / "model.keras"),
+        str(sample / "images" / "circle_00.png"),
+        "-o",
+        str(tmp_path / "out"),
+        "--steps",
+        "1",
+        "--max-delta",
+        "1e-9",
+        "--json",
+    ]
     done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 3, done.stderr  # one Gauss point cannot integrate a CNN to 1e-9
     assert json.loads(done.stdout)["exit_code"] == 3
@@ -155,8 +181,20 @@ def test_a_run_leaves_the_temporary_directory_as_it_found_it(tmp_path):
     temporary.mkdir()
     env = {**os.environ, "TMPDIR": str(temporary)}
     for extra, code in (([], 0), (["--layer", "no_such_layer"], 2)):
-        command = [sys.executable, "-m", "igcli", "explain", str(sample / "model.keras"), str(sample / "images" / "circle_00.png"),
-                   "-o", str(tmp_path / "out"), "--overwrite", "--steps", "2", *extra]
+        command = [
+            sys.executable,
+            "-m",
+            "igcli",
+            "explain",
+            str(sample / "model.keras"),
+            str(sample / "images" / "circle_00.png"),
+            "-o",
+            str(tmp_path / "out"),
+            "--overwrite",
+            "--steps",
+            "2",
+            *extra,
+        ]
         done = subprocess.run(command, capture_output=True, text=True, env=env)
         assert done.returncode == code, done.stderr
         assert list(temporary.iterdir()) == []
@@ -168,8 +206,9 @@ def test_a_tensorflow_failure_at_run_time_is_one_line_without_the_graph_trace(ig
     # a SavedModel that accepts any batch of 4 values but reshapes them to rows of 3: fails only
     # when run, inside the compiled gradient
     module = tf.Module()
-    module.serve = tf.function(lambda x: {"y": tf.reduce_sum(tf.reshape(x, [-1, 3]), axis=1, keepdims=True)},
-                               input_signature=[tf.TensorSpec([None, 4], tf.float32, name="x")])
+    module.serve = tf.function(
+        lambda x: {"y": tf.reduce_sum(tf.reshape(x, [-1, 3]), axis=1, keepdims=True)}, input_signature=[tf.TensorSpec([None, 4], tf.float32, name="x")]
+    )
     tf.saved_model.save(module, str(tmp_path / "bad"), signatures={"serving_default": module.serve})
     np.save(tmp_path / "x.npy", np.ones((2, 4), np.float32))
     run = igcli("explain", tmp_path / "bad", tmp_path / "x.npy", "--steps", 2)

@@ -186,7 +186,15 @@ def test_nan_instance_is_listed_and_the_rest_explained(igcli, files, tmp_path):
     assert [s.decode() for s in arrays["status"]] == ["ok", "ok", "error", "ok", "ok"]
     assert np.isnan(arrays["attributions"][2]).all()
     np.testing.assert_allclose(arrays["attributions"][[0, 1, 3, 4]], expected(0, 0)[[0, 1, 3, 4]], rtol=1e-5, atol=1e-6)
-    assert "NaN" in run.stderr and run.run_json()["counts"] == {"instances": 5, "explained": 4, "reused": 0, "computed": 4, "failed": 1, "skipped_files": 0, "uninformative_baselines": 0}
+    assert "NaN" in run.stderr and run.run_json()["counts"] == {
+        "instances": 5,
+        "explained": 4,
+        "reused": 0,
+        "computed": 4,
+        "failed": 1,
+        "skipped_files": 0,
+        "uninformative_baselines": 0,
+    }
 
 
 def test_outputs_summary_run_json_and_formats_agree(igcli, files):

@@ -49,8 +49,17 @@ def test_linear_model_gets_weight_times_difference_for_every_rule(igcli, tmp_pat
     linear(weights, bias).save(tmp_path / "lin.keras")
     baseline = np.array([0.5, -0.25, 1.0], np.float32)
     run = igcli(
-        "explain", tmp_path / "lin.keras", save_npy(tmp_path / "x.npy", X), "--steps", 4, "--method", method,
-        "--target", 2, "--baseline", save_npy(tmp_path / "b.npy", baseline),
+        "explain",
+        tmp_path / "lin.keras",
+        save_npy(tmp_path / "x.npy", X),
+        "--steps",
+        4,
+        "--method",
+        method,
+        "--target",
+        2,
+        "--baseline",
+        save_npy(tmp_path / "b.npy", baseline),
     )
     assert run.exit_code == 0, run.stderr
     arrays = run.arrays()

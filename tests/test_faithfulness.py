@@ -84,8 +84,21 @@ def test_tables_and_curves_run_from_the_input_to_the_baseline(igcli, tmp_path):
     weights = np.array([[1.0, -1.0], [2.0, 0.5], [-0.5, 3.0]], np.float32)
     linear(weights, np.array([0.1, 0.2], np.float32)).save(tmp_path / "lin.keras")
     (tmp_path / "t.csv").write_text("a,b,c\n1,2,3\n0.5,-1,2\n3,0,1\n")
-    run = igcli("explain", tmp_path / "lin.keras", tmp_path / "t.csv", "--metrics", "deletion,insertion", "--metric-steps", 3,
-                "--baseline", "constant:0.5", "--target", 1, "--steps", 2)
+    run = igcli(
+        "explain",
+        tmp_path / "lin.keras",
+        tmp_path / "t.csv",
+        "--metrics",
+        "deletion,insertion",
+        "--metric-steps",
+        3,
+        "--baseline",
+        "constant:0.5",
+        "--target",
+        1,
+        "--steps",
+        2,
+    )
     assert run.exit_code == 0, run.stderr
     arrays = run.arrays()
     for deletion, insertion, score, base in zip(arrays["deletion_curve"], arrays["insertion_curve"], arrays["scores"], arrays["baseline_scores"]):
@@ -99,7 +112,9 @@ def test_tables_and_curves_run_from_the_input_to_the_baseline(igcli, tmp_path):
 
 def test_token_models_delete_whole_tokens(igcli):
     text = Path(__file__).resolve().parents[1] / "sample_data" / "text"
-    run = igcli("explain", text / "model.keras", text / "reviews.npz", "--layer", "embedding", "--output", "logits", "--metrics", "deletion", "--metric-steps", 12)
+    run = igcli(
+        "explain", text / "model.keras", text / "reviews.npz", "--layer", "embedding", "--output", "logits", "--metrics", "deletion", "--metric-steps", 12
+    )
     assert run.exit_code == 0, run.stderr
     arrays = run.arrays()
     assert arrays["deletion_curve"].shape == (30, 13)  # 12 tokens, one deleted per step

@@ -62,9 +62,13 @@ def test_modes_convert_and_scale_to_the_model_input(tmp_path):
 
 @pytest.mark.parametrize(
     "scale, expected",
-    [("0..1", [1.0, 0.5, 0.0]), ("-1..1", [1.0, 0.0, -1.0]), ("0..255", [255, 127.5, 0]),
-     ("imagenet-caffe", [0 - 103.939, 127.5 - 116.779, 255 - 123.68]),  # BGR order
-     ("imagenet-torch", [(1 - 0.485) / 0.229, (0.5 - 0.456) / 0.224, (0 - 0.406) / 0.225])],
+    [
+        ("0..1", [1.0, 0.5, 0.0]),
+        ("-1..1", [1.0, 0.0, -1.0]),
+        ("0..255", [255, 127.5, 0]),
+        ("imagenet-caffe", [0 - 103.939, 127.5 - 116.779, 255 - 123.68]),  # BGR order
+        ("imagenet-torch", [(1 - 0.485) / 0.229, (0.5 - 0.456) / 0.224, (0 - 0.406) / 0.225]),
+    ],
 )
 def test_scales(scale, expected):
     pixel = np.array([[[255.0, 127.5, 0.0]]], np.float32)
@@ -123,15 +127,7 @@ def test_ids_are_safe_paths():
 
 def test_csv_numeric_columns_ids_labels_and_bad_rows(tmp_path):
     table = tmp_path / "t.csv"
-    table.write_text(
-        "name,f0,f1,kind,label\n"
-        "r1,1.5,2,x,1\n"
-        "r2,abc,2,y,0\n"
-        "r3,1,,z,1\n"
-        "r4,1,2\n"
-        "\n"
-        "r1,0,-1,w,0\n"
-    )
+    table.write_text("name,f0,f1,kind,label\nr1,1.5,2,x,1\nr2,abc,2,y,0\nr3,1,,z,1\nr4,1,2\n\nr1,0,-1,w,0\n")
     source = CsvInputs(table, TableOptions(id_column="name", label_column="label"))
     assert source.features == ["f0", "f1"]
     (batch,) = read_all(source)

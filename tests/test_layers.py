@@ -64,8 +64,17 @@ def test_token_model_needs_its_embedding_and_attributes_the_deciding_words(igcli
     refused = igcli("explain", TEXT / "model.keras", TEXT / "reviews.npz")
     assert_one_line_error(refused, 2, "--layer embedding")
     run = igcli(
-        "explain", TEXT / "model.keras", TEXT / "reviews.npz", "--layer", "embedding", "--output", "logits",
-        "--vocab", TEXT / "vocab.txt", "--class-names", TEXT / "class_names.txt",
+        "explain",
+        TEXT / "model.keras",
+        TEXT / "reviews.npz",
+        "--layer",
+        "embedding",
+        "--output",
+        "logits",
+        "--vocab",
+        TEXT / "vocab.txt",
+        "--class-names",
+        TEXT / "class_names.txt",
     )
     assert run.exit_code == 0, run.stderr
     arrays = run.arrays()

@@ -71,7 +71,9 @@ def test_blur_ig_matches_pair_saliency(cnn, steps, sigma):
     method = IntegratedGradients.build(call_of(model), (16, 16, 3), alphas, weights, batch_size=64, path=BlurPath(sigma, (16, 16, 3), finite_step=0.01))
     ours = method.explain(x, np.zeros((3, 1, 16, 16, 3), np.float32), targets).attributions
     for row in range(3):
-        expected = saliency.BlurIG().GetMask(x[row].astype(np.float64), reference_gradients(model, targets[row]), max_sigma=sigma, steps=steps, grad_step=0.01, batch_size=64)
+        expected = saliency.BlurIG().GetMask(
+            x[row].astype(np.float64), reference_gradients(model, targets[row]), max_sigma=sigma, steps=steps, grad_step=0.01, batch_size=64
+        )
         assert scaled_error(ours[row], expected) <= 1e-4
 
 
@@ -93,8 +95,14 @@ def test_guided_ig_matches_pair_saliency(cnn, monkeypatch, steps, fraction, max_
     method = GuidedIntegratedGradients.build(call_of(model), (16, 16, 3), steps, batch_size=64, fraction=fraction, max_dist=max_dist)
     ours = method.explain(x, baselines, targets).attributions
     for row in range(3):
-        expected = saliency.GuidedIG().GetMask(x[row].astype(np.float64), reference_gradients(model, targets[row]), x_baseline=baselines[row, 0].astype(np.float64),
-                                               x_steps=steps, fraction=fraction, max_dist=max_dist)
+        expected = saliency.GuidedIG().GetMask(
+            x[row].astype(np.float64),
+            reference_gradients(model, targets[row]),
+            x_baseline=baselines[row, 0].astype(np.float64),
+            x_steps=steps,
+            fraction=fraction,
+            max_dist=max_dist,
+        )
         assert scaled_error(ours[row], expected) <= 1e-4
 
 
@@ -125,8 +133,9 @@ def test_smoothgrad_agrees_with_pair_statistically(igcli, tmp_path, squared):
     args = ["--smooth", count, "--noise", 0.15, "--steps", 2, "--target", 0] + (["--smooth-squared"] if squared else [])
     ours = igcli("explain", tmp_path / "lin.keras", tmp_path / "x.npy", *args).arrays()["attributions"][0].astype(np.float64)
     model = keras.saving.load_model(tmp_path / "lin.keras")
-    pair = saliency.IntegratedGradients().GetSmoothedMask(x[0], reference_gradients(model, 0), stdev_spread=0.15, nsamples=count, magnitude=squared,
-                                                          x_steps=2, x_baseline=np.zeros(48))
+    pair = saliency.IntegratedGradients().GetSmoothedMask(
+        x[0], reference_gradients(model, 0), stdev_spread=0.15, nsamples=count, magnitude=squared, x_steps=2, x_baseline=np.zeros(48)
+    )
     sigma = 0.15 * (x.max() - x.min())
     w, mean = weights[:, 0].astype(np.float64), x[0].astype(np.float64)
     variance = w**4 * (4 * mean**2 * sigma**2 + 2 * sigma**4) if squared else w**2 * sigma**2
@@ -174,7 +183,21 @@ def test_expected_gradients_draw_from_the_reference_set(igcli, tmp_path):
     reference = rng.uniform(size=(30, 5)).astype(np.float32)
     save_npy(tmp_path / "x.npy", x)
     save_npy(tmp_path / "reference.npy", reference)
-    run = igcli("explain", tmp_path / "lin.keras", tmp_path / "x.npy", "--baseline", f"samples:{tmp_path / 'reference.npy'}", "--baseline-samples", 6, "--target", 1, "--steps", 2, "--seed", 4)
+    run = igcli(
+        "explain",
+        tmp_path / "lin.keras",
+        tmp_path / "x.npy",
+        "--baseline",
+        f"samples:{tmp_path / 'reference.npy'}",
+        "--baseline-samples",
+        6,
+        "--target",
+        1,
+        "--steps",
+        2,
+        "--seed",
+        4,
+    )
     assert run.exit_code == 0, run.stderr
     for row in range(4):  # linear: IG from each drawn baseline is W (x - x'_k); their mean
         drawn = reference[instance_rng(4, str(row), "baseline").integers(0, 30, size=6)]
@@ -183,7 +206,9 @@ def test_expected_gradients_draw_from_the_reference_set(igcli, tmp_path):
 
 def test_random_draws_follow_the_id_not_the_position(igcli, tmp_path):
     keras.utils.set_random_seed(0)
-    keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(2, 3, activation="tanh"), keras.layers.Flatten(), keras.layers.Dense(2)]).save(tmp_path / "m.keras")
+    keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(2, 3, activation="tanh"), keras.layers.Flatten(), keras.layers.Dense(2)]).save(
+        tmp_path / "m.keras"
+    )
     folder, references = tmp_path / "in", tmp_path / "refs"
     folder.mkdir()
     references.mkdir()
@@ -200,18 +225,21 @@ def test_random_draws_follow_the_id_not_the_position(igcli, tmp_path):
     np.testing.assert_array_equal(after["attributions"][[0, 2]], before["attributions"])
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--path", "blur", "--baseline", "uniform"], "--baseline"),
-    (["--path", "blur", "--layer", "LAYER"], "--path blur"),
-    (["--path", "guided", "--method", "riemann_left"], "--method"),
-    (["--path", "guided", "--steps", "auto"], "--steps auto"),
-    (["--idgi", "--steps", "auto"], "--idgi"),
-    (["--smooth-squared"], "--smooth"),
-    (["--smooth", 2, "--smooth-squared", "--max-delta", 0.1], "--max-delta"),
-    (["--path", "blur", "--blur-sigma", 0], "--blur-sigma"),
-    (["--guided-fraction", 0], "--guided-fraction"),
-    (["--baseline", "samples:/no/such/folder"], "samples"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--path", "blur", "--baseline", "uniform"], "--baseline"),
+        (["--path", "blur", "--layer", "LAYER"], "--path blur"),
+        (["--path", "guided", "--method", "riemann_left"], "--method"),
+        (["--path", "guided", "--steps", "auto"], "--steps auto"),
+        (["--idgi", "--steps", "auto"], "--idgi"),
+        (["--smooth-squared"], "--smooth"),
+        (["--smooth", 2, "--smooth-squared", "--max-delta", 0.1], "--max-delta"),
+        (["--path", "blur", "--blur-sigma", 0], "--blur-sigma"),
+        (["--guided-fraction", 0], "--guided-fraction"),
+        (["--baseline", "samples:/no/such/folder"], "samples"),
+    ],
+)
 def test_combinations_that_make_no_sense_are_refused(igcli, cnn, args, fragment):
     root, model, _, _ = cnn
     args = [model.layers[0].name if a == "LAYER" else a for a in args]

@@ -48,13 +48,16 @@ def explain(igcli, files, *args, model="rgb"):
     return run
 
 
-@pytest.mark.parametrize("scale, expected", [
-    ("0..1", PIXELS / 255.0),
-    ("-1..1", PIXELS / 127.5 - 1.0),
-    ("0..255", PIXELS.astype(np.float64)),
-    ("imagenet-caffe", PIXELS[..., ::-1] - np.array([103.939, 116.779, 123.68])),
-    ("imagenet-torch", (PIXELS / 255.0 - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]),
-])
+@pytest.mark.parametrize(
+    "scale, expected",
+    [
+        ("0..1", PIXELS / 255.0),
+        ("-1..1", PIXELS / 127.5 - 1.0),
+        ("0..255", PIXELS.astype(np.float64)),
+        ("imagenet-caffe", PIXELS[..., ::-1] - np.array([103.939, 116.779, 123.68])),
+        ("imagenet-torch", (PIXELS / 255.0 - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]),
+    ],
+)
 def test_scale(igcli, files, scale, expected):
     run = explain(igcli, files, "--scale", scale)
     np.testing.assert_allclose(model_input(run), expected, rtol=1e-4, atol=1e-4)
@@ -161,7 +164,9 @@ def test_input_key_names_the_signature_input(igcli, tmp_path):
     module = tf.Module()
     module.serve = tf.function(lambda pixels: {"y": 3.0 * pixels}, input_signature=[tf.TensorSpec([None, 2], tf.float32, name="pixels")])
     tf.saved_model.save(module, str(tmp_path / "one"), signatures={"serving_default": module.serve})
-    module.two = tf.function(lambda a, b: {"y": a * b}, input_signature=[tf.TensorSpec([None, 2], tf.float32, name="a"), tf.TensorSpec([None, 2], tf.float32, name="b")])
+    module.two = tf.function(
+        lambda a, b: {"y": a * b}, input_signature=[tf.TensorSpec([None, 2], tf.float32, name="a"), tf.TensorSpec([None, 2], tf.float32, name="b")]
+    )
     tf.saved_model.save(module, str(tmp_path / "two"), signatures={"serving_default": module.two})
     np.save(tmp_path / "x.npy", np.array([[1.0, 2.0]], np.float32))
     run = igcli("explain", tmp_path / "one", tmp_path / "x.npy", "--input-key", "pixels", "--target", 1, "--steps", 2)

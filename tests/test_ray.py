@@ -58,10 +58,17 @@ def data(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("ray")
     keras.utils.set_random_seed(0)
-    keras.Sequential([
-        keras.Input((48, 48, 3)), keras.layers.Conv2D(16, 3, activation="relu"), keras.layers.Conv2D(16, 3, activation="relu"),
-        keras.layers.MaxPooling2D(), keras.layers.Conv2D(16, 3, activation="relu"), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3),
-    ]).save(root / "model.keras")
+    keras.Sequential(
+        [
+            keras.Input((48, 48, 3)),
+            keras.layers.Conv2D(16, 3, activation="relu"),
+            keras.layers.Conv2D(16, 3, activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Conv2D(16, 3, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(3),
+        ]
+    ).save(root / "model.keras")
     images = root / "images"
     images.mkdir()
     rng = np.random.default_rng(0)
@@ -93,8 +100,17 @@ def cluster(tmp_path_factory):
         port = probe.getsockname()[1]
     log = tmp_path_factory.mktemp("cluster") / "ray.log"
     ray_cli = Path(sys.executable).with_name("ray")
-    command = [str(ray_cli) if ray_cli.exists() else "ray", "start", "--head", "--block", f"--port={port}", "--num-cpus=2", "--num-gpus=0",
-               "--include-dashboard=false", "--disable-usage-stats"]
+    command = [
+        str(ray_cli) if ray_cli.exists() else "ray",
+        "start",
+        "--head",
+        "--block",
+        f"--port={port}",
+        "--num-cpus=2",
+        "--num-gpus=0",
+        "--include-dashboard=false",
+        "--disable-usage-stats",
+    ]
     # Token authentication with a token of its own (Ray 2.60 enables it for `ray start` only where
     # ~/.ray/auth_token exists; drivers that name an address need RAY_AUTH_MODE=token and the token);
     # no 30 s drain of the node on SIGTERM (meant for serving clusters).
@@ -186,13 +202,16 @@ def test_missing_extra_is_one_line(tmp_path, monkeypatch):
     assert "Traceback" not in line and not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (("--workers", "3:1"), "1 <= MIN <= MAX"),
-    (("--workers", "two"), "expected N, MIN:MAX or auto"),
-    (("--gpus-per-worker", "0.5"), "whole GPUs"),
-    (("--cpus-per-worker", "0"), "cpus-per-worker"),
-    (("--format", "npz"), "use --format h5 with --ray"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (("--workers", "3:1"), "1 <= MIN <= MAX"),
+        (("--workers", "two"), "expected N, MIN:MAX or auto"),
+        (("--gpus-per-worker", "0.5"), "whole GPUs"),
+        (("--cpus-per-worker", "0"), "cpus-per-worker"),
+        (("--format", "npz"), "use --format h5 with --ray"),
+    ],
+)
 def test_cluster_options_are_checked_before_any_cluster(tmp_path, args, fragment):
     (tmp_path / "m.keras").write_bytes(b"not read")
     (tmp_path / "images").mkdir()
@@ -207,7 +226,9 @@ def test_every_other_option_is_checked_before_the_cluster_is_touched(tmp_path):
     run = CliRunner().invoke(cli, ["explain", str(tmp_path / "m.keras"), str(tmp_path / "images"), "-o", str(tmp_path / "out"), "--ray", nobody])
     assert_one_line_error(run, 2, "no such model")
     (tmp_path / "m.keras").write_bytes(b"not read")
-    run = CliRunner().invoke(cli, ["explain", str(tmp_path / "m.keras"), str(tmp_path / "images"), "-o", str(tmp_path / "out"), "--steps", "0", "--ray", nobody])
+    run = CliRunner().invoke(
+        cli, ["explain", str(tmp_path / "m.keras"), str(tmp_path / "images"), "-o", str(tmp_path / "out"), "--steps", "0", "--ray", nobody]
+    )
     assert_one_line_error(run, 2, "--steps 0")
 
 

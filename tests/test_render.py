@@ -14,12 +14,15 @@ def _hand_made():
     return a  # a[1, 1] sums to 0
 
 
-@pytest.mark.parametrize("sign, expected", [
-    ("positive", [[1, 0], [0.5 / 3, 0]]),  # scale = max(3, 0, 0.5, 0) = 3
-    ("negative", [[0, 1], [0, 0]]),  # only -2 survives, scale 2
-    ("absolute", [[1, 2 / 3], [0.5 / 3, 0]]),  # |3|, |-2|, |0.5| over 3
-    ("all", [[1, -2 / 3], [0.5 / 3, 0]]),  # signed, over max |.| = 3
-])
+@pytest.mark.parametrize(
+    "sign, expected",
+    [
+        ("positive", [[1, 0], [0.5 / 3, 0]]),  # scale = max(3, 0, 0.5, 0) = 3
+        ("negative", [[0, 1], [0, 0]]),  # only -2 survives, scale 2
+        ("absolute", [[1, 2 / 3], [0.5 / 3, 0]]),  # |3|, |-2|, |0.5| over 3
+        ("all", [[1, -2 / 3], [0.5 / 3, 0]]),  # signed, over max |.| = 3
+    ],
+)
 def test_channels_are_summed_then_signed_and_scaled(sign, expected):
     mapped = render.attribution_map(_hand_made(), sign, 100)
     assert mapped.dtype == np.float32 and mapped.shape == (2, 2)
@@ -139,10 +142,10 @@ def test_render_heatmap_geometry_and_pixels():
     # left tile is the input, upscaled 4x by nearest neighbour
     np.testing.assert_array_equal(pixels[::4, 0:256:4], render.image_for_display(x, (0, 1)))
     # the gaps are white; the right tile is the single overlay
-    assert (pixels[:, 256:256 + render.PANEL_GAP] == 255).all()
+    assert (pixels[:, 256 : 256 + render.PANEL_GAP] == 255).all()
     np.testing.assert_array_equal(pixels[:, -256:], np.asarray(single))
     # inside the square the heat colour is bright (inferno's top end), outside it is dark
-    heat = pixels[:, 256 + render.PANEL_GAP:512 + render.PANEL_GAP].astype(int).sum(-1)
+    heat = pixels[:, 256 + render.PANEL_GAP : 512 + render.PANEL_GAP].astype(int).sum(-1)
     assert heat[30 * 4, 34 * 4] > 500 and heat[4, 4] < 200
 
 
@@ -189,9 +192,9 @@ def test_contact_sheet_grid_fit_and_captions():
     assert (cols.min(), cols.max() + 1) == (render.TILE_PAD, render.TILE_PAD + 160)
     assert (rows.min(), rows.max() + 1) == (render.TILE_PAD + 40, render.TILE_PAD + 120)
     # caption area has dark text; the unused cells of the second row stay white
-    caption = pixels[render.TILE_PAD + 160:cell_h, :cell_w]
+    caption = pixels[render.TILE_PAD + 160 : cell_h, :cell_w]
     assert (caption.sum(-1) < 200).any()
-    assert (pixels[cell_h:, 2 * cell_w:] == 255).all()
+    assert (pixels[cell_h:, 2 * cell_w :] == 255).all()
 
 
 def test_contact_sheet_with_fewer_tiles_than_columns():
@@ -199,20 +202,23 @@ def test_contact_sheet_with_fewer_tiles_than_columns():
     assert sheet.size == (100 + 2 * render.TILE_PAD, 100 + render.CAPTION_HEIGHT + 2 * render.TILE_PAD)
 
 
-@pytest.mark.parametrize("call", [
-    lambda: render.attribution_map(np.zeros((2, 2)), "both", 99),
-    lambda: render.attribution_map(np.zeros((2, 2)), "all", 0),
-    lambda: render.attribution_map(np.zeros((2, 2)), "all", 100.5),
-    lambda: render.attribution_map(np.zeros((2,)), "all", 99),
-    lambda: render.colorize(np.zeros((2, 2)), "all", "rainbowish"),
-    lambda: render.overlay(np.zeros((1, 1, 3)), np.zeros((1, 1, 3)), np.zeros((1, 1)), 1.5),
-    lambda: render.overlay(np.zeros((1, 1, 3)), np.zeros((1, 1, 3)), np.zeros((1, 1)), -0.1),
-    lambda: render.image_for_display(np.zeros((2, 2, 2)), (0, 1)),
-    lambda: render.image_for_display(np.zeros((2, 2, 3)), (1, 1)),
-    lambda: render.render_heatmap(np.zeros((4, 4, 3)), np.zeros((4, 5, 3))),
-    lambda: render.render_heatmap(np.zeros((4, 4, 3)), np.zeros((4, 4, 3)), sign="pos"),
-    lambda: render.contact_sheet([]),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: render.attribution_map(np.zeros((2, 2)), "both", 99),
+        lambda: render.attribution_map(np.zeros((2, 2)), "all", 0),
+        lambda: render.attribution_map(np.zeros((2, 2)), "all", 100.5),
+        lambda: render.attribution_map(np.zeros((2,)), "all", 99),
+        lambda: render.colorize(np.zeros((2, 2)), "all", "rainbowish"),
+        lambda: render.overlay(np.zeros((1, 1, 3)), np.zeros((1, 1, 3)), np.zeros((1, 1)), 1.5),
+        lambda: render.overlay(np.zeros((1, 1, 3)), np.zeros((1, 1, 3)), np.zeros((1, 1)), -0.1),
+        lambda: render.image_for_display(np.zeros((2, 2, 2)), (0, 1)),
+        lambda: render.image_for_display(np.zeros((2, 2, 3)), (1, 1)),
+        lambda: render.render_heatmap(np.zeros((4, 4, 3)), np.zeros((4, 5, 3))),
+        lambda: render.render_heatmap(np.zeros((4, 4, 3)), np.zeros((4, 4, 3)), sign="pos"),
+        lambda: render.contact_sheet([]),
+    ],
+)
 def test_bad_values_raise(call):
     with pytest.raises(ValueError):
         call()

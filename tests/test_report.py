@@ -38,8 +38,20 @@ def column(data: dict, name: str) -> list:
 
 
 SUMMARY_HEADER = [
-    "id", "source", "original_size", "predicted", "predicted_name", "target", "target_name", "score", "baseline_score",
-    "attribution_sum", "delta", "relative_delta", "status", "error",
+    "id",
+    "source",
+    "original_size",
+    "predicted",
+    "predicted_name",
+    "target",
+    "target_name",
+    "score",
+    "baseline_score",
+    "attribution_sum",
+    "delta",
+    "relative_delta",
+    "status",
+    "error",
 ]
 
 
@@ -85,7 +97,7 @@ def test_table_run(igcli):
 def test_hostile_text_stays_data(tmp_path):
     """Values that would end the script element, open a comment, or end a JavaScript line, and
     the template's own placeholders, travel as data and come back unchanged."""
-    nasty = ['</script><script>window.__pwned=1</script>', "<!-- <script>", "a & b \"c\" 'd'", "line\u2028break\u2029", "%SCRIPT% %DATA%", "\\u003c"]
+    nasty = ["</script><script>window.__pwned=1</script>", "<!-- <script>", "a & b \"c\" 'd'", "line\u2028break\u2029", "%SCRIPT% %DATA%", "\\u003c"]
     rows = [{"id": f"i{k}", "source": text, "status": "error", "error": text, "target_name": text} for k, text in enumerate(nasty)]
     write_summary(tmp_path, rows, run={"errors": [{"id": "i0", "source": nasty[0], "error": nasty[1]}], "resolved": {"model": nasty[0]}, "counts": {}})
     path = write_report(tmp_path)
@@ -108,8 +120,16 @@ def test_any_extra_column(tmp_path):
     """Numeric when every non-empty cell parses as a float; metrics named in run.json get a histogram."""
     header = [*SUMMARY_HEADER, "deletion", "insertion", "uninformative_baseline", "note"]
     rows = [
-        {"id": f"x{k}", "status": "ok", "score": str(k / 10), "relative_delta": str(10.0 ** -k), "deletion": str(k / 7), "insertion": "",
-         "uninformative_baseline": str(k % 2), "note": "n/a" if k == 3 else str(k)}
+        {
+            "id": f"x{k}",
+            "status": "ok",
+            "score": str(k / 10),
+            "relative_delta": str(10.0**-k),
+            "deletion": str(k / 7),
+            "insertion": "",
+            "uninformative_baseline": str(k % 2),
+            "note": "n/a" if k == 3 else str(k),
+        }
         for k in range(8)
     ]
     rows[5]["insertion"] = "inf"
@@ -150,8 +170,27 @@ def synthetic_summary(out: Path, rows: int) -> None:
             if i % 100 == 3:
                 writer.writerow([f"b{i // 1000}/img{i:06d}", f"/data/b{i // 1000}/img{i:06d}.png", *[""] * 12, "error", "cannot identify image file", ""])
             else:
-                writer.writerow([f"b{i // 1000}/img{i:06d}", f"/data/b{i // 1000}/img{i:06d}.png", "224x224", i % 5, f"class{i % 5}", i % 5, f"class{i % 5}",
-                                 repr(scores[i]), "0.1", repr(scores[i] - 0.1), repr(deltas[i]), repr(deltas[i] / scores[i]), 32, repr(deltas[i] / 3), "ok", "", repr(scores[i] / 2)])
+                writer.writerow(
+                    [
+                        f"b{i // 1000}/img{i:06d}",
+                        f"/data/b{i // 1000}/img{i:06d}.png",
+                        "224x224",
+                        i % 5,
+                        f"class{i % 5}",
+                        i % 5,
+                        f"class{i % 5}",
+                        repr(scores[i]),
+                        "0.1",
+                        repr(scores[i] - 0.1),
+                        repr(deltas[i]),
+                        repr(deltas[i] / scores[i]),
+                        32,
+                        repr(deltas[i] / 3),
+                        "ok",
+                        "",
+                        repr(scores[i] / 2),
+                    ]
+                )
     (out / "run.json").write_text(json.dumps({"resolved": {"steps": "auto"}, "counts": {"instances": rows}, "metrics": {"deletion": 0.25}}))
 
 
@@ -190,14 +229,30 @@ def browser():
     profile = tempfile.mkdtemp(prefix="igcli-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1280,1600"):
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={profile}",
+        "--window-size=1280,1600",
+    ):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})  # performance: the DevTools network events
     # a driver path given to Service: Selenium Manager is not run, nothing is downloaded
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     # before any script of the page: record dialogs instead of opening them
-    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": "window.__dialogs = []; for (const name of ['alert', 'confirm', 'prompt']) window[name] = function (m) { window.__dialogs.push(name + ':' + m); };"})
+    driver.execute_cdp_cmd(
+        "Page.addScriptToEvaluateOnNewDocument",
+        {
+            "source": "window.__dialogs = []; for (const name of ['alert', 'confirm', 'prompt']) window[name] = function (m) { window.__dialogs.push(name + ':' + m); };"
+        },
+    )
     yield driver
     driver.quit()
     shutil.rmtree(profile, ignore_errors=True)
@@ -328,14 +383,18 @@ def test_gallery_worst_first_and_loaded(page):
 
     driver, out, rows = page
     tiles = driver.execute_script(
-        "return Array.from(document.querySelectorAll('#gallery-grid figure')).map(f => [f.className, f.querySelector('.id').textContent]);")
+        "return Array.from(document.querySelectorAll('#gallery-grid figure')).map(f => [f.className, f.querySelector('.id').textContent]);"
+    )
     failed = [r["id"] for r in rows if r["status"] == "error"]
     ok = sorted((r for r in rows if r["status"] == "ok"), key=lambda r: -float(r["relative_delta"]))
     assert tiles[0] == ["tile failed", failed[0]]
     assert [t[1] for t in tiles[1:]] == [r["id"] for r in ok]
     driver.execute_script("document.getElementById('gallery').scrollIntoView()")
-    WebDriverWait(driver, 20).until(lambda d: d.execute_script(
-        "const images = document.querySelectorAll('#gallery-grid img'); return images.length > 0 && Array.from(images).every(i => i.complete && i.naturalWidth > 0);"))
+    WebDriverWait(driver, 20).until(
+        lambda d: d.execute_script(
+            "const images = document.querySelectorAll('#gallery-grid img'); return images.length > 0 && Array.from(images).every(i => i.complete && i.naturalWidth > 0);"
+        )
+    )
     assert driver.execute_script("return document.querySelectorAll('#gallery-grid img').length") == len(ok)
     # each tile opens its full PNG, a file under OUT/heatmaps
     links = driver.execute_script("return Array.from(document.querySelectorAll('#gallery-grid a')).map(a => a.href);")

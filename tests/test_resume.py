@@ -29,7 +29,20 @@ def test_sigkill_then_resume_gives_the_uninterrupted_bytes(tmp_path):
     small_image_model(tmp_path / "m.keras")
     x = np.random.default_rng(0).uniform(size=(400, 8, 8, 3)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
-    base = [sys.executable, "-m", "igcli", "explain", str(tmp_path / "m.keras"), str(tmp_path / "x.npy"), "--steps", "64", "--batch-size", "16", "--quiet", "--no-progress"]
+    base = [
+        sys.executable,
+        "-m",
+        "igcli",
+        "explain",
+        str(tmp_path / "m.keras"),
+        str(tmp_path / "x.npy"),
+        "--steps",
+        "64",
+        "--batch-size",
+        "16",
+        "--quiet",
+        "--no-progress",
+    ]
     env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
     subprocess.run(base + ["-o", str(tmp_path / "whole")], check=True, env=env)
     killed = tmp_path / "killed"

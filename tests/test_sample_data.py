@@ -20,7 +20,17 @@ def shapes_run(tmp_path_factory):
     from igcli.cli import cli
 
     out = tmp_path_factory.mktemp("shapes") / "out"
-    args = ["explain", str(SHAPES / "model.keras"), str(SHAPES / "images"), "-o", str(out), "--output", "logits", "--class-names", str(SHAPES / "class_names.txt")]
+    args = [
+        "explain",
+        str(SHAPES / "model.keras"),
+        str(SHAPES / "images"),
+        "-o",
+        str(out),
+        "--output",
+        "logits",
+        "--class-names",
+        str(SHAPES / "class_names.txt"),
+    ]
     result = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert result.exit_code == 0, result.stderr
     return out
@@ -69,8 +79,23 @@ def test_table_columns_that_decide_the_label_get_the_largest_attributions(tmp_pa
     from igcli.cli import cli
 
     out = tmp_path / "table"
-    args = ["explain", str(TABLE / "model.keras"), str(TABLE / "table.csv"), "-o", str(out), "--id-column", "id",
-            "--label-column", "label", "--target", "label", "--output", "logits", "--class-names", str(TABLE / "class_names.txt")]
+    args = [
+        "explain",
+        str(TABLE / "model.keras"),
+        str(TABLE / "table.csv"),
+        "-o",
+        str(out),
+        "--id-column",
+        "id",
+        "--label-column",
+        "label",
+        "--target",
+        "label",
+        "--output",
+        "logits",
+        "--class-names",
+        str(TABLE / "class_names.txt"),
+    ]
     result = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert result.exit_code == 0, result.stderr
     with open(out / "attributions.csv", newline="") as handle:

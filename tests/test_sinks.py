@@ -22,8 +22,9 @@ def table_model(tmp_path_factory):
     keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]).save(root / "m.keras")
     # the same inputs, but a model that fails inside the compiled gradient when run
     module = tf.Module()
-    module.serve = tf.function(lambda x: {"y": tf.reduce_sum(tf.reshape(x, [-1, 3]), axis=1, keepdims=True)},
-                               input_signature=[tf.TensorSpec([None, 4], tf.float32, name="x")])
+    module.serve = tf.function(
+        lambda x: {"y": tf.reduce_sum(tf.reshape(x, [-1, 3]), axis=1, keepdims=True)}, input_signature=[tf.TensorSpec([None, 4], tf.float32, name="x")]
+    )
     tf.saved_model.save(module, str(root / "fails"), signatures={"serving_default": module.serve})
     (root / "t.csv").write_text("a,b,c,d\n" + "".join(f"{i},{i + 1},{i + 2},{i + 3}\n" for i in range(40)))
     return root
@@ -57,10 +58,21 @@ def test_journal_chunks_of_two_writers_do_not_collide(tmp_path):
     def group(start):
         count = 2
         return Results(
-            indices=np.arange(start, start + count), ids=[f"i{start}", f"i{start + 1}"], sources=["s", "s"], inputs=np.zeros((count, 3)),
-            extras=[{"hash": "h"}, {"hash": "h"}], attributions=np.ones((count, 3), np.float32), targets=np.zeros(count, np.int64),
-            predicted=np.zeros(count, np.int64), scores=np.ones(count), baseline_scores=np.zeros(count), sums=np.ones(count),
-            deltas=np.zeros(count), errors=[None, None], target_names=["", ""], predicted_names=["", ""],
+            indices=np.arange(start, start + count),
+            ids=[f"i{start}", f"i{start + 1}"],
+            sources=["s", "s"],
+            inputs=np.zeros((count, 3)),
+            extras=[{"hash": "h"}, {"hash": "h"}],
+            attributions=np.ones((count, 3), np.float32),
+            targets=np.zeros(count, np.int64),
+            predicted=np.zeros(count, np.int64),
+            scores=np.ones(count),
+            baseline_scores=np.zeros(count),
+            sums=np.ones(count),
+            deltas=np.zeros(count),
+            errors=[None, None],
+            target_names=["", ""],
+            predicted_names=["", ""],
         )
 
     first = Journal(tmp_path, {"k": 1}, resume=False)

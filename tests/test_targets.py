@@ -115,7 +115,9 @@ def test_labels_file_with_several_per_line_and_max_delta_per_target(igcli, files
     (tmp_path / "ragged.txt").write_text("0,3\n1\n2,9\n4,5\n")
     assert_one_line_error(igcli("explain", root / "lin.keras", root / "x.npy", "--target", f"labels:{tmp_path / 'ragged.txt'}"), 2, "as many labels")
     # riemann_left at 1 step misses the quadratic's change: every (instance, target) is over the gate
-    gated = igcli("explain", root / "cnn.keras", root / "images.npy", "--target", "0,1", "--method", "riemann_left", "--steps", 1, "--max-delta", 1e-6, "--json")
+    gated = igcli(
+        "explain", root / "cnn.keras", root / "images.npy", "--target", "0,1", "--method", "riemann_left", "--steps", 1, "--max-delta", 1e-6, "--json"
+    )
     assert gated.exit_code == 3
     assert json.loads(gated.stdout)["over_max_delta"][:2] == ["0:0", "0:1"]
 
@@ -139,7 +141,10 @@ def test_guided_and_adaptive_explain_each_target_as_alone(files):
 
     zeros = np.zeros((3, 1, 16, 16, 3), np.float32)
     targets = np.array([[0, 2], [1, 0], [2, 1]])
-    for method in (GuidedIntegratedGradients.build(call, (16, 16, 3), 8, batch_size=64), AdaptiveIntegratedGradients.build(call, (16, 16, 3), 0.05, 256, batch_size=64)):
+    for method in (
+        GuidedIntegratedGradients.build(call, (16, 16, 3), 8, batch_size=64),
+        AdaptiveIntegratedGradients.build(call, (16, 16, 3), 0.05, 256, batch_size=64),
+    ):
         together = method.explain(images, zeros, targets)
         for k in range(2):
             alone = method.explain(images, zeros, targets[:, k])
@@ -154,14 +159,41 @@ def test_with_layer_baseline_samples_resume_and_tokens(igcli, files):
     root, model = files
     layer = igcli("explain", root / "cnn.keras", root / "images.npy", "--target", "top:2", "--layer", model.layers[2].name, "--steps", 4)
     assert layer.exit_code == 0 and layer.arrays()["attributions"].shape[:2] == (4, 2)
-    args = ("explain", root / "cnn.keras", root / "images.npy", "--target", "all", "--baseline", "uniform", "--baseline-samples", 2, "--steps", 4, "-o", root / "resumed")
+    args = (
+        "explain",
+        root / "cnn.keras",
+        root / "images.npy",
+        "--target",
+        "all",
+        "--baseline",
+        "uniform",
+        "--baseline-samples",
+        2,
+        "--steps",
+        4,
+        "-o",
+        root / "resumed",
+    )
     first = igcli(*args).arrays()
     again = igcli(*args, "--resume")
     assert again.run_json()["counts"]["reused"] == 4
     np.testing.assert_array_equal(again.arrays()["attributions"], first["attributions"])
     text = Path(__file__).resolve().parents[1] / "sample_data" / "text"
-    tokens = igcli("explain", text / "model.keras", text / "reviews.npz", "--layer", "embedding", "--vocab", text / "vocab.txt", "--target", "all",
-                   "--class-names", text / "class_names.txt", "--output", "logits")
+    tokens = igcli(
+        "explain",
+        text / "model.keras",
+        text / "reviews.npz",
+        "--layer",
+        "embedding",
+        "--vocab",
+        text / "vocab.txt",
+        "--target",
+        "all",
+        "--class-names",
+        text / "class_names.txt",
+        "--output",
+        "logits",
+    )
     assert tokens.exit_code == 0, tokens.stderr
     assert sorted(p.name for p in (tokens.out / "tokens" / "0").iterdir()) == ["negative.html", "positive.html"]
     with open(tokens.out / "tokens.csv", newline="") as handle:

@@ -23,7 +23,15 @@ from igcli.errors import UsageProblem
 __all__ = ["Batch", "CsvInputs", "ImageInputs", "ImageOptions", "InputSource", "TableOptions", "open_inputs"]
 
 
-def open_inputs(path: str | Path, *, model_shape: tuple, key: str | None = None, images: ImageOptions | None = None, table: TableOptions | None = None, layout: list | None = None) -> InputSource:
+def open_inputs(
+    path: str | Path,
+    *,
+    model_shape: tuple,
+    key: str | None = None,
+    images: ImageOptions | None = None,
+    table: TableOptions | None = None,
+    layout: list | None = None,
+) -> InputSource:
     text = str(path)
     path = Path(path)
     suffix = path.suffix.lower()

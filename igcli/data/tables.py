@@ -49,7 +49,9 @@ class CsvInputs:
             self.features = list(options.columns)
         else:
             # features: the columns whose first value is a number, less the id and label columns
-            self.features = [name for i, name in enumerate(self.header) if name not in excluded and first is not None and i < len(first) and _is_number(first[i])]
+            self.features = [
+                name for i, name in enumerate(self.header) if name not in excluded and first is not None and i < len(first) and _is_number(first[i])
+            ]
         if not self.features:
             raise UsageProblem(f"{path}: no numeric feature columns found (choose them with --columns)")
         self.positions = [self.header.index(name) for name in self.features]

@@ -28,8 +28,9 @@ def build_method(plan, model_call, input_shape: tuple, batch_size: int, branches
     if options.path == "guided":
         from igcli.methods.guided import GuidedIntegratedGradients
 
-        return GuidedIntegratedGradients.build(*common, plan.steps, batch_size, branches, options.xla, fraction=options.guided_fraction,
-                                               max_dist=options.guided_max_dist, idgi=options.idgi)
+        return GuidedIntegratedGradients.build(
+            *common, plan.steps, batch_size, branches, options.xla, fraction=options.guided_fraction, max_dist=options.guided_max_dist, idgi=options.idgi
+        )
     from igcli.methods.ig import IntegratedGradients
     from igcli.methods.paths import BlurPath, StraightLine
 
@@ -37,5 +38,4 @@ def build_method(plan, model_call, input_shape: tuple, batch_size: int, branches
     if options.path == "blur":
         path = BlurPath(options.blur_sigma, input_shape, finite_step=0.01 if options.blur_derivative == "finite" else None)
     alphas, weights = alphas_and_weights(plan.rule, plan.steps)
-    return IntegratedGradients.build(*common, alphas, weights, batch_size, branches, options.xla, path=path, idgi=options.idgi,
-                                     targets=plan.targets.count)
+    return IntegratedGradients.build(*common, alphas, weights, batch_size, branches, options.xla, path=path, idgi=options.idgi, targets=plan.targets.count)

@@ -120,8 +120,9 @@ class AdaptiveIntegratedGradients(OneTargetAtATime):
         for first in range(0, groups, together):  # rows are ordered by instance
             members = (rows.instance >= first) & (rows.instance < first + together)
             parts.append(self._refine(Rows(rows.x[members], rows.baselines[members], rows.targets[members], rows.instance[members] - first)))
-        return RowResults(*(np.concatenate([getattr(part, name) for part in parts]) for name in
-                            ("attributions", "start_values", "steps", "error_estimates", "hit_max_steps")))
+        return RowResults(
+            *(np.concatenate([getattr(part, name) for part in parts]) for name in ("attributions", "start_values", "steps", "error_estimates", "hit_max_steps"))
+        )
 
     def _refine(self, rows: Rows) -> RowResults:
         tensors = self.path.row_tensors(rows.x, rows.baselines)
@@ -156,8 +157,13 @@ class AdaptiveIntegratedGradients(OneTargetAtATime):
                     path.release_unused()
             active = still
         steps = np.array([sum(paths[r].evaluations for r in members) for members in own_rows], np.int64)
-        return RowResults(np.stack([p.total for p in paths]).astype(np.float32)[:, None], np.array([[p.values[0]] for p in paths]),
-                          steps=steps, error_estimates=estimates, hit_max_steps=unconverged)
+        return RowResults(
+            np.stack([p.total for p in paths]).astype(np.float32)[:, None],
+            np.array([[p.values[0]] for p in paths]),
+            steps=steps,
+            error_estimates=estimates,
+            hit_max_steps=unconverged,
+        )
 
     def _evaluate(self, paths: list, pending: dict, tensors: dict, row_targets: np.ndarray) -> None:
         """One batch of gradient calls for every pending point of every path."""

@@ -44,8 +44,15 @@ class RowMethod:
         averaged over the baseline samples. [G, ...]"""
         return np.asarray(baselines, np.float32).mean(axis=1)
 
-    def explain(self, x: np.ndarray, baselines: np.ndarray, targets: np.ndarray, x_outputs: np.ndarray | None = None,
-                copies: np.ndarray | None = None, squared: bool = False) -> Explanation:
+    def explain(
+        self,
+        x: np.ndarray,
+        baselines: np.ndarray,
+        targets: np.ndarray,
+        x_outputs: np.ndarray | None = None,
+        copies: np.ndarray | None = None,
+        squared: bool = False,
+    ) -> Explanation:
         """x [G, ...]; baselines [G, S, ...] (S samples, averaged); targets [G, K] (or [G]);
         copies [G, N, ...]: noisy copies of x to average over (SmoothGrad), None for x itself;
         squared: average the squares of the rows' attributions (SmoothGrad-Squared; completeness
@@ -60,7 +67,9 @@ class RowMethod:
         per_instance = copies_per * samples
         rows = Rows(
             x=np.repeat(ends.reshape(groups * copies_per, *x.shape[1:]), samples, axis=0),
-            baselines=np.broadcast_to(np.asarray(baselines, np.float32)[:, None], (groups, copies_per, samples, *x.shape[1:])).reshape(groups * per_instance, *x.shape[1:]),
+            baselines=np.broadcast_to(np.asarray(baselines, np.float32)[:, None], (groups, copies_per, samples, *x.shape[1:])).reshape(
+                groups * per_instance, *x.shape[1:]
+            ),
             targets=np.repeat(targets.astype(np.int32), per_instance, axis=0),
             instance=np.repeat(np.arange(groups), per_instance),
         )
@@ -79,8 +88,15 @@ class RowMethod:
             end_outputs = self.outputs(rows.x[::samples])
             end_values = np.take_along_axis(end_outputs, rows.targets[::samples].astype(np.int64), axis=1)
             gap = end_values.astype(np.float64).reshape(groups, copies_per, count).mean(axis=1) - baseline_scores
-        explanation = Explanation(attributions.astype(np.float32), scores, baseline_scores, steps=result.steps,
-                                  error_estimates=result.error_estimates, hit_max_steps=result.hit_max_steps, gap=gap)
+        explanation = Explanation(
+            attributions.astype(np.float32),
+            scores,
+            baseline_scores,
+            steps=result.steps,
+            error_estimates=result.error_estimates,
+            hit_max_steps=result.hit_max_steps,
+            gap=gap,
+        )
         return explanation.first_target() if one else explanation
 
 
@@ -90,16 +106,25 @@ class OneTargetAtATime(RowMethod):
 
     def attribute(self, rows: Rows) -> RowResults:
         count = rows.targets.shape[1]
-        single = Rows(np.repeat(rows.x, count, axis=0), np.repeat(rows.baselines, count, axis=0), rows.targets.reshape(-1, 1),
-                      np.repeat(rows.instance, count) * count + np.tile(np.arange(count), len(rows.x)))
+        single = Rows(
+            np.repeat(rows.x, count, axis=0),
+            np.repeat(rows.baselines, count, axis=0),
+            rows.targets.reshape(-1, 1),
+            np.repeat(rows.instance, count) * count + np.tile(np.arange(count), len(rows.x)),
+        )
         result = self.attribute_one(single)
         shape = rows.x.shape[1:]
 
         def per_target(values):  # [G * K] per (instance, target) -> [G, K]
             return None if values is None else values.reshape(-1, count)
 
-        return RowResults(result.attributions.reshape(len(rows.x), count, *shape), result.start_values.reshape(len(rows.x), count),
-                          per_target(result.steps), per_target(result.error_estimates), per_target(result.hit_max_steps))
+        return RowResults(
+            result.attributions.reshape(len(rows.x), count, *shape),
+            result.start_values.reshape(len(rows.x), count),
+            per_target(result.steps),
+            per_target(result.error_estimates),
+            per_target(result.hit_max_steps),
+        )
 
     def attribute_one(self, rows: Rows) -> RowResults:
         """rows.targets [R, 1]; rows.instance groups rows that average into one result."""

@@ -99,8 +99,7 @@ class GradientCore:
     shared by its K targets, which take K backward passes from one tape; results gain a K axis
     after the row (or point) axis."""
 
-    def __init__(self, model_call, input_shape: tuple, path: Path, batch_size: int, branches: int | None = None, xla: bool = False,
-                 targets: int = 1):
+    def __init__(self, model_call, input_shape: tuple, path: Path, batch_size: int, branches: int | None = None, xla: bool = False, targets: int = 1):
         tf = _tensorflow()
         self._tf = tf
         self.path = path
@@ -243,8 +242,12 @@ class GradientCore:
             first, last = point_rows[start], point_rows[stop - 1] + 1
             try:
                 out = self.call(
-                    tuple(tf.constant(t[first:last]) for t in tensors), tf.constant(point_rows[start:stop] - first),
-                    tf.constant(alphas[start:stop]), tf.constant(weights[start:stop]), tf.constant(targets[first:last]), mode,
+                    tuple(tf.constant(t[first:last]) for t in tensors),
+                    tf.constant(point_rows[start:stop] - first),
+                    tf.constant(alphas[start:stop]),
+                    tf.constant(weights[start:stop]),
+                    tf.constant(targets[first:last]),
+                    mode,
                 )
             except tf.errors.ResourceExhaustedError:
                 if self.batch_size == 1:

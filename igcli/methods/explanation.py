@@ -27,11 +27,20 @@ class Explanation:
 
     def first_target(self) -> Explanation:
         """The same without the K axis (one target each)."""
+
         def first(values):
             return None if values is None else values[:, 0]
 
-        return Explanation(self.attributions[:, 0], self.scores[:, 0], self.baseline_scores[:, 0], first(self.steps), first(self.error_estimates),
-                           first(self.hit_max_steps), first(self.gap), target_axis=False)
+        return Explanation(
+            self.attributions[:, 0],
+            self.scores[:, 0],
+            self.baseline_scores[:, 0],
+            first(self.steps),
+            first(self.error_estimates),
+            first(self.hit_max_steps),
+            first(self.gap),
+            target_axis=False,
+        )
 
     @property
     def sums(self) -> np.ndarray:

@@ -26,8 +26,19 @@ class IntegratedGradients(RowMethod):
         self._shared_baseline = None  # (baseline, its outputs): see _baseline_outputs
 
     @classmethod
-    def build(cls, model_call, input_shape: tuple, alphas, weights, batch_size: int, branches: int | None = None, xla: bool = False,
-              path=None, idgi: bool = False, targets: int = 1):
+    def build(
+        cls,
+        model_call,
+        input_shape: tuple,
+        alphas,
+        weights,
+        batch_size: int,
+        branches: int | None = None,
+        xla: bool = False,
+        path=None,
+        idgi: bool = False,
+        targets: int = 1,
+    ):
         """targets: K, the outputs each row explains at once (their points are the same)."""
         core = GradientCore(model_call, input_shape, path or StraightLine(), batch_size, branches, xla, targets)
         return cls(core, alphas, weights, idgi)

@@ -99,8 +99,9 @@ class BlurPath:
         if not derivative:
             return tf.einsum("pwk,phkc->phwc", columns, tf.einsum("phk,pkwc->phwc", rows, x))
         d_rows, d_columns = self._kernels(sigma, self.height, True), self._kernels(sigma, self.width, True)
-        return (tf.einsum("pwk,phkc->phwc", columns, tf.einsum("phk,pkwc->phwc", d_rows, x))
-                + tf.einsum("pwk,phkc->phwc", d_columns, tf.einsum("phk,pkwc->phwc", rows, x)))
+        return tf.einsum("pwk,phkc->phwc", columns, tf.einsum("phk,pkwc->phwc", d_rows, x)) + tf.einsum(
+            "pwk,phkc->phwc", d_columns, tf.einsum("phk,pkwc->phwc", rows, x)
+        )
 
     def row_tensors(self, x, baselines) -> dict:
         return {"x": x}  # the path starts from x blurred: no baseline

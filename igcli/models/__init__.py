@@ -39,10 +39,7 @@ def load_model(
     path = Path(path)
     if model_kind(path) == "savedmodel":
         if output == "logits":
-            raise UsageProblem(
-                f"{path}: --output logits needs a Keras model (.keras/.h5): a SavedModel has no "
-                "layers to take the softmax off"
-            )
+            raise UsageProblem(f"{path}: --output logits needs a Keras model (.keras/.h5): a SavedModel has no layers to take the softmax off")
         model = load_saved_model(path, signature, input_key, output_key)
     else:
         custom_objects = import_custom_objects(custom_objects_file) if custom_objects_file else {}

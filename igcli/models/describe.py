@@ -36,10 +36,7 @@ def describe_model(path: str | Path, *, unsafe: bool = False, custom_objects_fil
         "inputs": [_spec(t.name, t) for t in model.inputs],
         "outputs": [_spec(name, t) for name, t in zip(output_names(model), model.outputs)],
         "softmax_head": softmax_head(model),
-        "layers": [
-            {"name": layer.name, "type": type(layer).__name__, "output_shape": _shape(getattr(layer, "output", None))}
-            for layer in model.layers
-        ],
+        "layers": [{"name": layer.name, "type": type(layer).__name__, "output_shape": _shape(getattr(layer, "output", None))} for layer in model.layers],
     }
 
 

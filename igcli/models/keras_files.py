@@ -77,11 +77,7 @@ def import_custom_objects(file: str) -> dict:
         raise UsageProblem(f"{path}: --custom-objects failed to import: {error}") from None
     offered = getattr(module, "CUSTOM_OBJECTS", None)
     if offered is None:
-        offered = {
-            name: value
-            for name, value in vars(module).items()
-            if not name.startswith("_") and callable(value)
-        }
+        offered = {name: value for name, value in vars(module).items() if not name.startswith("_") and callable(value)}
     return dict(offered)
 
 
@@ -91,24 +87,16 @@ def load_keras_model(path: Path, unsafe: bool, custom_objects: dict):
     # Python code, so they are refused unless the user says the file is trusted.
     config = _keras_config(path)
     if any(entry["class_name"] == "Lambda" for entry in _layer_configs(config)) and not unsafe:
-        raise UsageProblem(
-            f"{path}: the model has Lambda layers, which run code stored in the file; "
-            "load it only if you trust it, with --unsafe"
-        )
+        raise UsageProblem(f"{path}: the model has Lambda layers, which run code stored in the file; load it only if you trust it, with --unsafe")
     unknown = _unknown_classes(config, custom_objects)
     if unknown:
-        raise UsageProblem(
-            f"{path}: unknown custom layer(s) {', '.join(unknown)}; define or register them in a "
-            "file given with --custom-objects FILE.py"
-        )
+        raise UsageProblem(f"{path}: unknown custom layer(s) {', '.join(unknown)}; define or register them in a file given with --custom-objects FILE.py")
     keras = _keras()
     if unsafe:
         keras.config.enable_unsafe_deserialization()
     try:
         if path.suffix.lower() in KERAS_SUFFIXES:
-            model = keras.saving.load_model(
-                path, custom_objects=custom_objects, compile=False, safe_mode=not unsafe
-            )
+            model = keras.saving.load_model(path, custom_objects=custom_objects, compile=False, safe_mode=not unsafe)
         else:
             model = keras.saving.load_model(path, custom_objects=custom_objects, compile=False)
     except Exception as error:  # Keras raises many types for a bad file; the user needs one line
@@ -126,10 +114,7 @@ def load_keras(path: Path, unsafe: bool, custom_objects: dict, output_key: str |
     names = output_names(model)
     if len(outputs) > 1:
         if output_key is None:
-            raise UsageProblem(
-                f"{path}: the model has {len(outputs)} outputs ({', '.join(names)}); "
-                "choose one with --output-key"
-            )
+            raise UsageProblem(f"{path}: the model has {len(outputs)} outputs ({', '.join(names)}); choose one with --output-key")
         if output_key not in names:
             raise UsageProblem(f"{path}: no output {output_key!r}; outputs: {', '.join(names)}")
         model = keras.Model(model.inputs, outputs[names.index(output_key)])
@@ -137,11 +122,23 @@ def load_keras(path: Path, unsafe: bool, custom_objects: dict, output_key: str |
     if len(model.inputs) > 1:
         layout = [(t.name, tuple(t.shape[1:])) for t in model.inputs]
         dtypes = {t.name: t.dtype for t in model.inputs}
-        return flat_inputs(path, layout, dtypes, lambda feed: model(feed, training=False), LoadedModel(
-            call=None, input_shape=(), input_dtype="float32", output_shape=tuple(model.outputs[0].shape[1:]),
-            kind="keras", path=path, description=f"Keras model {model.name!r} with {len(layout)} inputs",
-            keras_model=model, output_names=names,
-        ))
+        return flat_inputs(
+            path,
+            layout,
+            dtypes,
+            lambda feed: model(feed, training=False),
+            LoadedModel(
+                call=None,
+                input_shape=(),
+                input_dtype="float32",
+                output_shape=tuple(model.outputs[0].shape[1:]),
+                kind="keras",
+                path=path,
+                description=f"Keras model {model.name!r} with {len(layout)} inputs",
+                keras_model=model,
+                output_names=names,
+            ),
+        )
     return LoadedModel(
         call=lambda x: model(x, training=False),
         input_shape=tuple(tensor.shape[1:]),

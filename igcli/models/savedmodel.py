@@ -23,9 +23,7 @@ def load_saved_model(path: Path, signature: str | None, input_key: str | None, o
     name = signature or ("serving_default" if "serving_default" in signatures else None)
     if name is None:
         if len(signatures) > 1:
-            raise UsageProblem(
-                f"{path}: several signatures ({', '.join(sorted(signatures))}); choose one with --signature"
-            )
+            raise UsageProblem(f"{path}: several signatures ({', '.join(sorted(signatures))}); choose one with --signature")
         name = next(iter(signatures))
     if name not in signatures:
         raise UsageProblem(f"{path}: no signature {name!r}; signatures: {', '.join(sorted(signatures))}")
@@ -37,15 +35,31 @@ def load_saved_model(path: Path, signature: str | None, input_key: str | None, o
     if len(inputs) > 1:
         # a signature needs all its arguments: igcli attributes to every input at once
         if input_key is not None:
-            raise UsageProblem(f"{path}: --input-key {input_key}: signature {name!r} has several inputs ({', '.join(sorted(inputs))}) and igcli attributes to every input at once; leave --input-key out")
+            raise UsageProblem(
+                f"{path}: --input-key {input_key}: signature {name!r} has several inputs ({', '.join(sorted(inputs))}) and igcli attributes to every input at once; leave --input-key out"
+            )
         if len(floats) != len(inputs):
-            raise UsageProblem(f"{path}: signature {name!r} takes non-float inputs ({', '.join(k for k in inputs if k not in floats)}); only float inputs can be attributed")
+            raise UsageProblem(
+                f"{path}: signature {name!r} takes non-float inputs ({', '.join(k for k in inputs if k not in floats)}); only float inputs can be attributed"
+            )
         layout = [(k, tuple(spec.shape[1:])) for k, spec in sorted(inputs.items())]
-        return flat_inputs(path, layout, {k: spec.dtype for k, spec in inputs.items()}, lambda feed: function(**feed)[out_key], LoadedModel(
-            call=None, input_shape=(), input_dtype="float32", output_shape=tuple(outputs[out_key].shape[1:]),
-            kind="savedmodel", path=path, description=f"SavedModel signature {name!r}, {len(layout)} inputs, output {out_key!r}",
-            output_names=list(outputs), keep_alive=root,
-        ))
+        return flat_inputs(
+            path,
+            layout,
+            {k: spec.dtype for k, spec in inputs.items()},
+            lambda feed: function(**feed)[out_key],
+            LoadedModel(
+                call=None,
+                input_shape=(),
+                input_dtype="float32",
+                output_shape=tuple(outputs[out_key].shape[1:]),
+                kind="savedmodel",
+                path=path,
+                description=f"SavedModel signature {name!r}, {len(layout)} inputs, output {out_key!r}",
+                output_names=list(outputs),
+                keep_alive=root,
+            ),
+        )
     key = _choose(path, "input", input_key, inputs, floats, "--input-key")
     dtype = inputs[key].dtype
 

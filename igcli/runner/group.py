@@ -38,8 +38,7 @@ def explain_group(method, space, batch, plan) -> Results:
             if space.to_space is not None:  # the path runs between the activations of x and x'
                 baseline = _map_rows(space, baseline, x.shape[1:])
                 copies = None if copies is None else _map_rows(space, copies, x.shape[1:])
-            explanation = method.explain(x, baseline, chosen[keep], x_outputs=outputs[keep], copies=copies,
-                                         squared=bool(smoothing and smoothing.squared))
+            explanation = method.explain(x, baseline, chosen[keep], x_outputs=outputs[keep], copies=copies, squared=bool(smoothing and smoothing.squared))
             results.attributions[rows] = space.store(explanation.attributions)
             results.targets[rows] = chosen[keep]
             results.scores[rows] = explanation.scores
@@ -54,7 +53,9 @@ def explain_group(method, space, batch, plan) -> Results:
                 start = method.metric_baseline(x, baseline)
                 for name in plan.metrics:
                     for k in range(targets.count):
-                        curve = faithfulness.curves(method.outputs, x, explanation.attributions[:, k], start, chosen[keep][:, k], name, plan.options.metric_steps)
+                        curve = faithfulness.curves(
+                            method.outputs, x, explanation.attributions[:, k], start, chosen[keep][:, k], name, plan.options.metric_steps
+                        )
                         results.metric_curves[name][rows, k] = curve
                         results.metric_scores[name][rows, k] = faithfulness.area(curve)
     if class_names:
@@ -70,8 +71,11 @@ def _map_rows(space, rows: np.ndarray, shape: tuple) -> np.ndarray:
 
 def mark_reusable(batch, journal) -> list[int]:
     """Rows an earlier attempt finished with the same content: skipped by the method."""
-    rows = [row for row, (ident, error, extra) in enumerate(zip(batch.ids, batch.errors, batch.extras))
-            if error is None and journal.reusable(ident, extra.get("hash", ""))]
+    rows = [
+        row
+        for row, (ident, error, extra) in enumerate(zip(batch.ids, batch.errors, batch.extras))
+        if error is None and journal.reusable(ident, extra.get("hash", ""))
+    ]
     for row in rows:
         batch.errors[row] = "reused"  # placeholder: filled from the journal after the method runs
     return rows

@@ -86,7 +86,9 @@ def check_cluster_run(options) -> ClusterSettings:
     """Everything about --ray that can be refused in milliseconds, before the plan."""
     settings = cluster_settings(options)
     if options.format != "h5":
-        raise UsageProblem(f"--format {options.format}: a cluster run writes attributions.h5, a virtual dataset over OUT/shards/ (no copy); use --format h5 with --ray")
+        raise UsageProblem(
+            f"--format {options.format}: a cluster run writes attributions.h5, a virtual dataset over OUT/shards/ (no copy); use --format h5 with --ray"
+        )
     if Path(options.inputs).suffix.lower() in (".npy", ".npz", ".csv") and Path(options.inputs).is_file():
         raise UsageProblem(f"{options.inputs}: --ray explains images (a folder, a glob or a file); run .npy, .npz and .csv inputs without --ray")
     if importlib.util.find_spec("ray") is None or importlib.util.find_spec("pyarrow") is None:
@@ -104,7 +106,9 @@ def run_ray(options, progress=None, warn=print) -> RunReport:
 
     plan, bench = make_plan(options, warn)
     if settings.gpus > 1:
-        warn(f"warning: --gpus-per-worker {settings.gpus}: igcli's engine computes on one GPU; a worker's other GPUs stay idle unless the model places itself on them")
+        warn(
+            f"warning: --gpus-per-worker {settings.gpus}: igcli's engine computes on one GPU; a worker's other GPUs stay idle unless the model places itself on them"
+        )
     if plan.input_kind != "images":
         raise UsageProblem(f"{options.inputs}: --ray explains images; run {plan.input_kind} inputs without --ray")
     out = plan.out
@@ -197,10 +201,16 @@ class Cluster:
         context.print_on_execution_start = False
         context.enable_auto_log_stats = False
         self.facts = {
-            "ray": settings.address, "ray_version": ray.__version__, "address": ray.get_runtime_context().gcs_address,
-            "nodes": sum(1 for node in ray.nodes() if node.get("Alive")), "cluster_cpus": self.cpus, "cluster_gpus": self.gpus,
-            "workers": {"min": settings.min_workers, "max": self.max_workers}, "cpus_per_worker": settings.cpus,
-            "gpus_per_worker": settings.gpus, "io_task_cpus": self.io_cpus,
+            "ray": settings.address,
+            "ray_version": ray.__version__,
+            "address": ray.get_runtime_context().gcs_address,
+            "nodes": sum(1 for node in ray.nodes() if node.get("Alive")),
+            "cluster_cpus": self.cpus,
+            "cluster_gpus": self.gpus,
+            "workers": {"min": settings.min_workers, "max": self.max_workers},
+            "cpus_per_worker": settings.cpus,
+            "gpus_per_worker": settings.gpus,
+            "io_task_cpus": self.io_cpus,
         }
 
     def run(self, plan, inputs, previous, progress, report) -> Gathered:
@@ -222,10 +232,14 @@ class Cluster:
                 found.append(f"{digest}:{entry.shard}:{entry.row}:{entry.size}")
             entries.append(" ".join(found))
         order = sorted(range(count), key=lambda i: files[i])
-        listing = pa.table({
-            "path": pa.array([files[i] for i in order], pa.string()), "index": pa.array(order, pa.int64()),
-            "id": pa.array([inputs.ids[i] for i in order], pa.string()), "known": pa.array([entries[i] for i in order], pa.string()),
-        })
+        listing = pa.table(
+            {
+                "path": pa.array([files[i] for i in order], pa.string()),
+                "index": pa.array(order, pa.int64()),
+                "id": pa.array([inputs.ids[i] for i in order], pa.string()),
+                "known": pa.array([entries[i] for i in order], pa.string()),
+            }
+        )
         self.listing = ray.put(listing)  # kept by the driver for the whole run: the actors' restarts read it
         rows = group_rows(count, self.max_workers)
         io_tasks = max(2, self.max_workers)
@@ -233,12 +247,17 @@ class Cluster:
         out = os.path.abspath(str(plan.out))
         data = ray.data.read_binary_files(files, include_paths=True, num_cpus=self.io_cpus, override_num_blocks=math.ceil(count / rows), concurrency=io_tasks)
         data = data.map_batches(
-            ExplainWorker, fn_constructor_args=(plan, [self.listing], os.getcwd(), __version__), batch_size=rows, batch_format="numpy",
-            compute=ActorPoolStrategy(min_size=settings.min_workers, max_size=self.max_workers), num_cpus=settings.cpus,
+            ExplainWorker,
+            fn_constructor_args=(plan, [self.listing], os.getcwd(), __version__),
+            batch_size=rows,
+            batch_format="numpy",
+            compute=ActorPoolStrategy(min_size=settings.min_workers, max_size=self.max_workers),
+            num_cpus=settings.cpus,
             **({"num_gpus": settings.gpus} if settings.gpus else {}),
         )
-        data = data.map_batches(write_outputs, fn_args=(plan, out, run), batch_size=None, batch_format="numpy", num_cpus=self.io_cpus,
-                                compute=TaskPoolStrategy(size=io_tasks))
+        data = data.map_batches(
+            write_outputs, fn_args=(plan, out, run), batch_size=None, batch_format="numpy", num_cpus=self.io_cpus, compute=TaskPoolStrategy(size=io_tasks)
+        )
         gathered = Gathered(count)
         bar = progress(count, plan.progress_note) if progress else None
         tick = time.perf_counter()
@@ -342,9 +361,14 @@ class Gathered:
     def __init__(self, count: int):
         self.count = count
         self.got = np.zeros(count, bool)
-        self.columns = {name: np.full(count, None if kind is object else ("" if kind is str else (-1 if kind is np.int64 else np.nan)),
-                                      dtype=object if kind in (str, object) else kind)
-                        for name, kind in SMALL.items()}
+        self.columns = {
+            name: np.full(
+                count,
+                None if kind is object else ("" if kind is str else (-1 if kind is np.int64 else np.nan)),
+                dtype=object if kind in (str, object) else kind,
+            )
+            for name, kind in SMALL.items()
+        }
         self.duplicates = 0
         self.failed = 0
 
@@ -397,8 +421,11 @@ def _finish(plan, bench, journal, previous, gathered: Gathered, cluster: Cluster
     if results is not None:
         report.tally(results, options.max_delta)
     computed = order[columns["status"][order] != REUSED]
-    parameters = {**plan.parameters, "batch_size": _one(columns["batch_size"][computed], plan.batch_size or "auto"),
-                  "branches": _one(columns["branches"][computed], "auto")}
+    parameters = {
+        **plan.parameters,
+        "batch_size": _one(columns["batch_size"][computed], plan.batch_size or "auto"),
+        "branches": _one(columns["branches"][computed], "auto"),
+    }
     summary = summary_writer(plan)
     try:
         if results is not None:
@@ -453,9 +480,15 @@ def _workers(columns: dict, computed: np.ndarray, pipeline_started: float) -> di
     done, instances per busy second and per CPU second."""
     found: dict = {}
     for index in computed:
-        entry = found.setdefault(str(columns["worker"][index]), {
-            "started_seconds": _seconds(columns["worker_started"][index] - pipeline_started),
-            "ready_seconds": _seconds(columns["worker_ready"][index] - pipeline_started), "instances": 0, "busy_seconds": 0.0})
+        entry = found.setdefault(
+            str(columns["worker"][index]),
+            {
+                "started_seconds": _seconds(columns["worker_started"][index] - pipeline_started),
+                "ready_seconds": _seconds(columns["worker_ready"][index] - pipeline_started),
+                "instances": 0,
+                "busy_seconds": 0.0,
+            },
+        )
         entry["instances"] += 1
         entry["busy_seconds"] += float(columns["seconds"][index])
         entry["cpu_seconds"] = entry.get("cpu_seconds", 0.0) + float(columns["cpu_seconds"][index])
@@ -509,8 +542,9 @@ def _overview(plan, inputs, results) -> None:
                 continue
             stored = dataset[row : row + 1]
             one = results_row(results, row)
-            one = replace(one, inputs=plan.preprocess.apply(pixels[None]), attributions=stored if plan.targets.several else stored[:, None],
-                          extras=[{"reused": True}])  # its heatmaps are on disk: only the tile is drawn
+            one = replace(
+                one, inputs=plan.preprocess.apply(pixels[None]), attributions=stored if plan.targets.several else stored[:, None], extras=[{"reused": True}]
+            )  # its heatmaps are on disk: only the tile is drawn
             writer.append(one)
     writer.close()
 

@@ -28,10 +28,24 @@ import numpy as np
 # went, the worker's figures, and `record`: every value of the instance but its attributions
 # (one row of Results.to_arrays, pickled), whatever the options put in it (targets, metrics, ...).
 SMALL = {
-    "index": np.int64, "id": str, "hash": str, "status": str, "error": str,
-    "shard": str, "shard_row": np.int64, "shard_size": np.int64, "worker": str, "seconds": np.float64,
-    "write_seconds": np.float64, "batch_size": np.int64, "branches": np.int64, "worker_started": np.float64, "worker_ready": np.float64,
-    "call": np.int64, "cpu_seconds": np.float64, "record": object,
+    "index": np.int64,
+    "id": str,
+    "hash": str,
+    "status": str,
+    "error": str,
+    "shard": str,
+    "shard_row": np.int64,
+    "shard_size": np.int64,
+    "worker": str,
+    "seconds": np.float64,
+    "write_seconds": np.float64,
+    "batch_size": np.int64,
+    "branches": np.int64,
+    "worker_started": np.float64,
+    "worker_ready": np.float64,
+    "call": np.int64,
+    "cpu_seconds": np.float64,
+    "record": object,
 }
 REUSED = "reused"  # status of a row an earlier attempt finished with the same content (--resume)
 
@@ -56,8 +70,10 @@ class ExplainWorker:
         if version != __version__:
             raise RuntimeError(f"this worker has igcli {__version__}, the driver {version}: install the same igcli on every node")
         if not Path(cwd).is_dir():
-            raise RuntimeError(f"{cwd} (the driver's working directory) does not exist on {socket.gethostname()}: "
-                               "--ray needs MODEL, INPUTS and OUT on a file system every node shares")
+            raise RuntimeError(
+                f"{cwd} (the driver's working directory) does not exist on {socket.gethostname()}: "
+                "--ray needs MODEL, INPUTS and OUT on a file system every node shares"
+            )
         os.chdir(cwd)  # relative paths in the plan mean what they meant on the driver
         self.plan = plan
         self.images = plan.image_options
@@ -108,8 +124,12 @@ class ExplainWorker:
         indices = np.array([index for index, _, _ in rows], np.int64)
         ids = [self.listing.column("id")[row].as_py() for _, row, _ in rows]
         known = [self.listing.column("known")[row].as_py() for _, row, _ in rows]
-        decoded = list(self.decoder.map(lambda position: decode_image(bytes(batch["bytes"][position]), self.shape[-1], self.shape[:2], self.images),
-                                         [position for _, _, position in rows]))
+        decoded = list(
+            self.decoder.map(
+                lambda position: decode_image(bytes(batch["bytes"][position]), self.shape[-1], self.shape[:2], self.images),
+                [position for _, _, position in rows],
+            )
+        )
         pixels = np.zeros((size, *self.shape), np.float32)
         errors, extras, previous = [], [], []
         for row, ((image, error, original_size, digest), earlier) in enumerate(zip(decoded, known)):
@@ -140,17 +160,26 @@ class ExplainWorker:
         arrays = results.to_arrays()
         attributions = arrays.pop("attributions").astype(np.float32)
         return {
-            "index": indices, "id": np.array(ids, dtype=str), "hash": np.array([e["hash"] for e in extras], dtype=str),
-            "status": np.array(statuses, dtype=str), "error": np.array(["" if e in (None, REUSED) else e for e in results.errors], dtype=str),
+            "index": indices,
+            "id": np.array(ids, dtype=str),
+            "hash": np.array([e["hash"] for e in extras], dtype=str),
+            "status": np.array(statuses, dtype=str),
+            "error": np.array(["" if e in (None, REUSED) else e for e in results.errors], dtype=str),
             "shard": np.array([m[1] if m else "" for m in previous], dtype=str),
             "shard_row": np.array([m[2] if m else -1 for m in previous], np.int64),
             "shard_size": np.array([m[3] if m else 0 for m in previous], np.int64),
-            "worker": np.array([self.worker] * size, dtype=str), "seconds": np.full(size, seconds / max(size, 1)),
-            "write_seconds": np.zeros(size), "batch_size": np.full(size, self.batch_size, np.int64),
-            "branches": np.full(size, self.branches, np.int64), "worker_started": np.full(size, self.started),
-            "worker_ready": np.full(size, self.ready), "call": np.full(size, self.calls, np.int64),
+            "worker": np.array([self.worker] * size, dtype=str),
+            "seconds": np.full(size, seconds / max(size, 1)),
+            "write_seconds": np.zeros(size),
+            "batch_size": np.full(size, self.batch_size, np.int64),
+            "branches": np.full(size, self.branches, np.int64),
+            "worker_started": np.full(size, self.started),
+            "worker_ready": np.full(size, self.ready),
+            "call": np.full(size, self.calls, np.int64),
             "cpu_seconds": np.full(size, cpu / max(size, 1)),
-            "record": _pickled_rows(arrays), "attributions": attributions, "inputs": inputs,
+            "record": _pickled_rows(arrays),
+            "attributions": attributions,
+            "inputs": inputs,
         }
 
     def _locate(self, path) -> tuple[int, int]:
@@ -242,6 +271,7 @@ def write_outputs(batch: dict, plan, out: str, run: str) -> dict:
         shard_row[computed] = np.arange(computed.size)
         shard_size[computed] = computed.size
     small = {name: batch[name] for name in SMALL if name in batch}
-    small.update(shard=shard.astype(str), shard_row=shard_row, shard_size=shard_size,
-                 write_seconds=np.full(size, (time.perf_counter() - started) / max(size, 1)))
+    small.update(
+        shard=shard.astype(str), shard_row=shard_row, shard_size=shard_size, write_seconds=np.full(size, (time.perf_counter() - started) / max(size, 1))
+    )
     return small

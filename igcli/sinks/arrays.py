@@ -18,8 +18,19 @@ from igcli.atomic import PartialFile, atomic_path
 from igcli.results import Results
 
 FORMATS = ("h5", "npz", "npy")
-ARRAY_NAMES = ("attributions", "ids", "sources", "targets", "target_names", "scores", "baseline_scores", "deltas", "relative_deltas", "status",
-               "uninformative_baseline")
+ARRAY_NAMES = (
+    "attributions",
+    "ids",
+    "sources",
+    "targets",
+    "target_names",
+    "scores",
+    "baseline_scores",
+    "deltas",
+    "relative_deltas",
+    "status",
+    "uninformative_baseline",
+)
 TEXT_ARRAYS = ("ids", "sources", "target_names", "status")
 PER_INSTANCE = ("ids", "sources", "status")  # every other array holds one value per target
 INTEGER_ARRAYS = ("targets", "steps", "uninformative_baseline")
@@ -56,10 +67,7 @@ class H5Writer:
         self.file = h5py.File(self.partial.temporary, "w")
         text = h5py.string_dtype()
         self.layout = layout
-        self.datasets = {
-            name: self._grow(name, text if name in TEXT_ARRAYS else _numeric_dtype(name), shape)
-            for name, shape in layout.shapes().items()
-        }
+        self.datasets = {name: self._grow(name, text if name in TEXT_ARRAYS else _numeric_dtype(name), shape) for name, shape in layout.shapes().items()}
         for key, value in attributes.items():
             self.file.attrs[key] = "" if value is None else value
 
@@ -193,9 +201,14 @@ class ArrayLayout:
 
     def columns(self, results: Results) -> dict:
         per_target = {
-            "attributions": results.attributions, "targets": results.targets, "target_names": np.array(results.target_names, dtype=object).reshape(results.targets.shape),
-            "scores": results.scores, "baseline_scores": results.baseline_scores, "deltas": results.deltas,
-            "relative_deltas": results.relative_deltas, "uninformative_baseline": results.uninformative,
+            "attributions": results.attributions,
+            "targets": results.targets,
+            "target_names": np.array(results.target_names, dtype=object).reshape(results.targets.shape),
+            "scores": results.scores,
+            "baseline_scores": results.baseline_scores,
+            "deltas": results.deltas,
+            "relative_deltas": results.relative_deltas,
+            "uninformative_baseline": results.uninformative,
             **{name: _optional_value(results, name) for name, _ in self.optional},
         }
         if self.targets is None:  # one target: today's layout, without the target axis
@@ -211,8 +224,7 @@ class ArrayLayout:
 
 
 def array_layout(plan) -> ArrayLayout:
-    return ArrayLayout(tuple(plan.stored_shape), tuple(plan.layout), tuple(optional_arrays(plan).items()),
-                       plan.targets.count if plan.targets.several else None)
+    return ArrayLayout(tuple(plan.stored_shape), tuple(plan.layout), tuple(optional_arrays(plan).items()), plan.targets.count if plan.targets.several else None)
 
 
 def _file_name(array_name: str) -> str:

@@ -82,8 +82,14 @@ class HeatmapWriter:
     def _draw(self, pixels, attributions, panel: bool):
         config = self.config
         return self.render.render_heatmap(
-            pixels, attributions, value_range=(0.0, 255.0), sign=config.sign, cmap=config.cmap,
-            clip_percentile=config.clip_percentile, alpha=config.alpha, panel=panel,
+            pixels,
+            attributions,
+            value_range=(0.0, 255.0),
+            sign=config.sign,
+            cmap=config.cmap,
+            clip_percentile=config.clip_percentile,
+            alpha=config.alpha,
+            panel=panel,
         )
 
     def _input(self, pixels):

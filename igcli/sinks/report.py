@@ -79,10 +79,7 @@ def report_data(out: Path, max_gallery: int = MAX_GALLERY) -> dict:
     metrics = run.get("metrics") if isinstance(run.get("metrics"), dict) else {}
     histogram_columns = ["relative_delta", "error_estimate", *(name for name in metrics if name not in ("relative_delta", "error_estimate"))]
     thresholds = {"relative_delta": _setting(run, "max_delta"), "error_estimate": _setting(run, "tolerance")}
-    histograms = [
-        _histogram(name, numbers[name], thresholds.get(name))
-        for name in histogram_columns if name in numbers
-    ]
+    histograms = [_histogram(name, numbers[name], thresholds.get(name)) for name in histogram_columns if name in numbers]
     return {
         "format": 1,
         "out_name": out.resolve().name,
@@ -211,8 +208,14 @@ def _histogram(name: str, values: np.ndarray, threshold: float | None) -> dict:
     linear axis would put most of them in the first bin); zeros are then counted apart."""
     finite = values[np.isfinite(values)]
     result = {
-        "column": name, "count": int(finite.size), "missing": int(np.isnan(values).sum()),
-        "infinite": int(np.isinf(values).sum()), "zeros": 0, "log": False, "edges": [], "counts": [],
+        "column": name,
+        "count": int(finite.size),
+        "missing": int(np.isnan(values).sum()),
+        "infinite": int(np.isinf(values).sum()),
+        "zeros": 0,
+        "log": False,
+        "edges": [],
+        "counts": [],
         "threshold": threshold,
     }
     if not finite.size:
@@ -249,10 +252,7 @@ def script_json(data) -> str:
     """JSON safe inside a <script> element: no <, >, & (so no </script> and no <!--), and no
     U+2028/U+2029 (line terminators to older JavaScript)."""
     text = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_json_default)
-    return (
-        text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
-        .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-    )
+    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
 def _json_default(value):
@@ -280,11 +280,7 @@ def render_page(data: dict) -> str:
     script_hash = base64.b64encode(hashlib.sha256(SCRIPT.encode("utf-8")).digest()).decode("ascii")
     style_hash = base64.b64encode(hashlib.sha256(STYLE.encode("utf-8")).digest()).decode("ascii")
     policy = (
-        "default-src 'none'; "
-        f"script-src 'sha256-{script_hash}'; "
-        f"style-src 'sha256-{style_hash}'; "
-        "img-src file: 'self'; "
-        "base-uri 'none'; form-action 'none'"
+        f"default-src 'none'; script-src 'sha256-{script_hash}'; style-src 'sha256-{style_hash}'; img-src file: 'self'; base-uri 'none'; form-action 'none'"
     )
     parts = {"POLICY": policy, "STYLE": STYLE, "DATA": script_json(data), "SCRIPT": SCRIPT}
     # one pass over the template: a file named %SCRIPT%.png stays text inside the data

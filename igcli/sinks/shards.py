@@ -64,8 +64,13 @@ def _records(path: Path) -> dict:
     import h5py
 
     with h5py.File(path, "r") as handle:
-        return {name: np.array([v.decode() if isinstance(v, bytes) else str(v) for v in handle[name][()].ravel()], dtype=str).reshape(handle[name].shape)
-                if handle[name].dtype.kind in "OS" else handle[name][()] for name in handle if name != "attributions"}
+        return {
+            name: np.array([v.decode() if isinstance(v, bytes) else str(v) for v in handle[name][()].ravel()], dtype=str).reshape(handle[name].shape)
+            if handle[name].dtype.kind in "OS"
+            else handle[name][()]
+            for name in handle
+            if name != "attributions"
+        }
 
 
 @dataclass
@@ -114,8 +119,9 @@ class ShardIndex:
         return self.rows.get((ident, digest))
 
 
-def write_virtual_file(out: Path, count: int, shard_of: np.ndarray, row_of: np.ndarray, shard_sizes: dict, layout: ArrayLayout,
-                       columns: dict, attributes: dict) -> None:
+def write_virtual_file(
+    out: Path, count: int, shard_of: np.ndarray, row_of: np.ndarray, shard_sizes: dict, layout: ArrayLayout, columns: dict, attributes: dict
+) -> None:
     """OUT/attributions.h5: `attributions` virtual over the shards (instance i is row row_of[i]
     of shard shard_of[i]), every other array (ids, scores, status, ...) written in full: they are
     small, and the driver has them. columns: layout.columns(results) of every instance."""

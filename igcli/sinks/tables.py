@@ -12,8 +12,21 @@ from igcli.atomic import PartialFile
 from igcli.results import Results
 
 SUMMARY_COLUMNS = (
-    "id", "source", "original_size", "predicted", "predicted_name", "target", "target_name", "score",
-    "baseline_score", "attribution_sum", "delta", "relative_delta", "uninformative_baseline", "status", "error",
+    "id",
+    "source",
+    "original_size",
+    "predicted",
+    "predicted_name",
+    "target",
+    "target_name",
+    "score",
+    "baseline_score",
+    "attribution_sum",
+    "delta",
+    "relative_delta",
+    "uninformative_baseline",
+    "status",
+    "error",
 )
 
 
@@ -55,7 +68,7 @@ class SummaryWriter(CsvSink):
         self.adaptive, self.metrics, self.several = adaptive, tuple(metrics), several
         header = list(SUMMARY_COLUMNS)
         extra = (["steps", "error_estimate"] if adaptive else []) + list(self.metrics)
-        header[header.index("status"):header.index("status")] = extra
+        header[header.index("status") : header.index("status")] = extra
         if several:
             header.insert(header.index("target"), "rank")
         super().__init__(out / "summary.csv", header)
@@ -66,8 +79,16 @@ class SummaryWriter(CsvSink):
             head = [ident, source, extra.get("original_size", ""), results.predicted[row], results.predicted_names[row]]
             count = results.targets.shape[1] if error is None or not self.several else 1
             for k in range(count):
-                values = [results.targets[row, k], results.target_names[row][k], results.scores[row, k], results.baseline_scores[row, k],
-                          results.sums[row, k], results.deltas[row, k], relative[row, k], uninformative[row, k]]
+                values = [
+                    results.targets[row, k],
+                    results.target_names[row][k],
+                    results.scores[row, k],
+                    results.baseline_scores[row, k],
+                    results.sums[row, k],
+                    results.deltas[row, k],
+                    relative[row, k],
+                    uninformative[row, k],
+                ]
                 if self.adaptive:
                     values += [results.steps[row, k], results.error_estimates[row, k]]
                 values += [results.metric_scores[name][row, k] for name in self.metrics]

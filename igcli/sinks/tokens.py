@@ -32,13 +32,12 @@ def token_html(ident: str, tokens: list[str], attributions: np.ndarray, caption:
         strength = min(1.0, abs(float(value)) / scale)
         colour = "220, 50, 32" if value > 0 else "35, 100, 220"
         spans.append(
-            f'<span title="{value:+.4g}" style="background: rgba({colour}, {strength:.3f}); padding: 2px 3px; '
-            f'border-radius: 3px">{html.escape(token)}</span>'
+            f'<span title="{value:+.4g}" style="background: rgba({colour}, {strength:.3f}); padding: 2px 3px; border-radius: 3px">{html.escape(token)}</span>'
         )
     return (
-        f"<!doctype html><meta charset=\"utf-8\"><title>{html.escape(ident)}</title>"
-        f"<body style=\"font: 18px/2.2 sans-serif; max-width: 50em; margin: 2em auto\">"
-        f"<p style=\"font-size: 14px; color: #555\">{html.escape(caption)} - red: evidence for the target, "
+        f'<!doctype html><meta charset="utf-8"><title>{html.escape(ident)}</title>'
+        f'<body style="font: 18px/2.2 sans-serif; max-width: 50em; margin: 2em auto">'
+        f'<p style="font-size: 14px; color: #555">{html.escape(caption)} - red: evidence for the target, '
         f"blue: against; hover a word for its attribution</p><p>{' '.join(spans)}</p></body>\n"
     )
 
