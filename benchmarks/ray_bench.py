@@ -147,7 +147,7 @@ def main() -> None:
     if args.engine_only:
         print(json.dumps(engine(args.model, args.folder, args.cpus_per_worker, args.steps, args.rows)))
         return
-    from igcli.runner.ray_runner import group_rows
+    from igcli.runner.cluster.pipeline import group_rows
 
     rows = group_rows(args.images, args.workers)  # as the driver cuts groups
     with tempfile.TemporaryDirectory() as work:

@@ -2,7 +2,7 @@
 
 Builds a synthetic OUT (summary.csv with --rows rows, 2% of them failed with hostile-looking
 messages, the extra columns of --steps auto and of metrics; run.json; --heatmaps copies of one
-small PNG under heatmaps/), writes report.html with igcli.sinks.report.write_report, opens it from
+small PNG under heatmaps/), writes report.html with igcli.report_page.write_report, opens it from
 disk and reads the page's own clock (performance.now(), from navigation start):
 
     python benchmarks/report_speed.py                 # 100,000 rows, 2,000 heatmaps
@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from igcli.sinks.report import write_report  # noqa: E402
+from igcli.report_page import write_report  # noqa: E402
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 HEADER = [

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from igcli.errors import InstanceError, UsageProblem
+from igcli.optiontype import Given, ParsedOption
 from igcli.seeds import instance_rng
 
 RANDOM_KINDS = ("uniform", "gaussian", "samples")
@@ -16,7 +17,7 @@ HELP = "zero|black|white|constant:V|uniform|gaussian:SIGMA|blur:SIGMA|samples:PA
 
 
 @dataclass(frozen=True)
-class BaselineSpec:
+class BaselineSpec(Given):
     kind: str  # zero, constant, black, white, uniform, gaussian, blur, file, samples (a reference set)
     value: float = 0.0  # constant value, or sigma
     path: Path | None = None
@@ -26,10 +27,10 @@ class BaselineSpec:
         return self.kind in RANDOM_KINDS
 
 
-def parse_baseline(text: str) -> BaselineSpec:
-    text = text.strip()
+def parse_baseline(given: str) -> BaselineSpec:
+    text = given.strip()
     if text in ("zero", "black", "white", "uniform"):
-        return BaselineSpec(text)
+        return BaselineSpec(text, text=given)
     match = re.fullmatch(r"(constant|gaussian|blur):(.+)", text)
     if match:
         kind, raw = match.groups()
@@ -39,21 +40,24 @@ def parse_baseline(text: str) -> BaselineSpec:
             raise UsageProblem(f"--baseline {text}: {raw!r} is not a number") from None
         if not np.isfinite(value) or (kind != "constant" and value <= 0):
             raise UsageProblem(f"--baseline {text}: {kind} needs a {'finite' if kind == 'constant' else 'positive'} number")
-        return BaselineSpec(kind, value)
+        return BaselineSpec(kind, value, text=given)
     if text.startswith("samples:"):
         path = Path(text[len("samples:") :])
         if not path.exists():
             raise UsageProblem(f"--baseline {text}: no such reference set (a folder of images or an .npy/.npz file)")
-        return BaselineSpec("samples", path=path)
+        return BaselineSpec("samples", path=path, text=given)
     if text.endswith((".npy", ".npz")):
         path = Path(text)
         if not path.is_file():
             raise UsageProblem(f"--baseline {text}: no such file")
-        return BaselineSpec("file", path=path)
+        return BaselineSpec("file", path=path, text=given)
     raise UsageProblem(f"--baseline {text!r}: expected {HELP}")
 
 
-def _load_baseline_file(path: Path, layout: list | None = None) -> np.ndarray:
+BASELINE = ParsedOption("baseline", parse_baseline, BaselineSpec)  # --baseline
+
+
+def load_baseline_file(path: Path, layout: list | None = None) -> np.ndarray:
     try:
         data = np.load(path, allow_pickle=False)
         if isinstance(data, np.lib.npyio.NpzFile) and layout and all(name in data.files for name, _ in layout):
@@ -95,7 +99,7 @@ class Baselines:
         *,
         samples: int,
         seed: int,
-        value_range: tuple[float, float],
+        value_range: tuple,  # (low, high): the model-input values of black and white (Preprocess.value_range)
         input_shape: tuple,
         count: int | None,
         layout: list | None = None,
@@ -109,8 +113,8 @@ class Baselines:
         self.per_instance = None
         self.single = None
         self.reference = reference
-        if spec.kind == "file":
-            data = _load_baseline_file(spec.path, layout)
+        if spec.kind == "file" and spec.path is not None:
+            data = load_baseline_file(spec.path, layout)
             if _fits(data.shape, input_shape):
                 self.single = data
             elif data.ndim == len(input_shape) + 1 and _fits(data.shape[1:], input_shape):
@@ -136,9 +140,11 @@ class Baselines:
         if kind == "file":
             if self.single is not None:
                 return np.broadcast_to(self.single, shape).astype(np.float32)
-            if indices.max() >= len(self.per_instance):  # a CSV longer than the baseline file
-                raise InstanceError(f"no baseline for row {indices.max()} in {self.spec.path} ({len(self.per_instance)} baselines)")
-            return self.per_instance[indices][:, None].astype(np.float32)
+            per_instance = self.per_instance
+            assert per_instance is not None  # __init__ took the file as one baseline or one per input
+            if indices.max() >= len(per_instance):  # a CSV longer than the baseline file
+                raise InstanceError(f"no baseline for row {indices.max()} in {self.spec.path} ({len(per_instance)} baselines)")
+            return per_instance[indices][:, None].astype(np.float32)
         out = np.empty(shape, np.float32)
         for row, (image, ident) in enumerate(zip(x, ids)):
             rng = instance_rng(self.seed, ident, "baseline")
@@ -165,10 +171,9 @@ def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
     out = image.astype(np.float64)
     for axis in (0, 1):
         # reflect needs the axis longer than the radius; edge padding is the fallback for tiny images
-        mode = "reflect" if out.shape[axis] > radius else "edge"
         pad = [(0, 0)] * out.ndim
         pad[axis] = (radius, radius)
-        padded = np.pad(out, pad, mode=mode)
+        padded = np.pad(out, pad, mode="reflect") if out.shape[axis] > radius else np.pad(out, pad, mode="edge")
         length = out.shape[axis]
         out = sum(w * np.take(padded, np.arange(i, i + length), axis=axis) for i, w in enumerate(kernel))
     return out

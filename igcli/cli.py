@@ -91,39 +91,16 @@ def cli():
     """Integrated Gradients attributions for TensorFlow/Keras models, in batch."""
 
 
-class StepsType(click.ParamType):
-    """--steps: a whole number, or auto."""
-
-    name = "N|auto"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, int) or str(value).strip() == "auto":
-            return value if isinstance(value, int) else "auto"
-        try:
-            return int(value)
-        except ValueError:
-            self.fail(f"{value!r}: expected a whole number or auto", param, ctx)
-
-
-STEPS = StepsType()
-
-
 def _explain_options(command):
-    """The options of ExplainOptions (igcli/options.py), in its order, with its defaults."""
+    """The options of ExplainOptions (igcli/options.py), in its order, with its types and defaults."""
     for spec in reversed(cli_fields()):
         cli = spec.metadata["cli"]
         names = cli["names"] or (f"--{spec.name.replace('_', '-')}",)
         kwargs = {"default": spec.default, "help": cli["help"], "show_default": spec.default is not None and spec.default is not False}
         if cli["flag"]:
             kwargs.update(is_flag=True, show_default=False)
-        elif cli["choices"]:
-            kwargs["type"] = click.Choice(cli["choices"])
         elif cli["path"]:
             kwargs["type"] = click.Path()
-        elif cli["type"] == "positive":
-            kwargs["type"] = click.IntRange(min=1)
-        elif cli["type"] == "steps":
-            kwargs["type"] = STEPS
         elif cli["type"] is not None:
             kwargs["type"] = cli["type"]
         command = click.option(*names, spec.name, **kwargs)(command)
@@ -145,6 +122,7 @@ def explain(model, inputs, progress, quiet, as_json, **options):
 
     MODEL: .keras, .h5/.hdf5, or a SavedModel directory. INPUTS: an image, a folder of images
     (recursive), a glob, .npy, .npz or .csv."""
+    from igcli.outcome import closing_lines, json_summary
     from igcli.runner import run_explain
     from igcli.tfimport import set_debug
 
@@ -161,50 +139,13 @@ def explain(model, inputs, progress, quiet, as_json, **options):
         if not quiet:
             click.echo(message, err=True)
 
-    report = run_explain(config, progress=progress_bar, warn=warn)
-    summary = {
-        "out": report.out,
-        "instances": report.instances,
-        "explained": report.explained,
-        "failed": report.failed,
-        "max_relative_delta": report.max_relative_delta,
-        "timings": report.timings,
-        "errors": report.errors,
-        "over_max_delta": report.over_max_delta,
-        **({"gradient_evaluations": report.gradient_evaluations, "hit_max_steps": report.hit_max_steps} if report.steps_histogram else {}),
-        "exit_code": report.exit_code,
-    }
+    tally = run_explain(config, progress=progress_bar, warn=warn)
     if as_json:
-        click.echo(json.dumps(summary))
-    elif not quiet:
-        click.echo(f"igcli: explained {report.explained} of {report.instances} instances into {report.out}", err=True)
-        for error in report.errors:
-            click.echo(f"igcli: failed {error['source']}: {error['error']}", err=True)
-        if report.stopped_early:
-            click.echo("igcli: stopped at the first failure (--fail-fast)", err=True)
-    if report.uninformative and not quiet:
-        shown = ", ".join(report.uninformative[:20]) + (" ..." if len(report.uninformative) > 20 else "")
-        click.echo(
-            f"igcli: {len(report.uninformative)} instance(s) with an uninformative baseline, |F(x) - F(x')| under "
-            f"1% of |F(x)|: {shown} (their attributions explain almost no change; try another --baseline)",
-            err=True,
-        )
-    if report.hit_max_steps and not quiet:
-        shown = ", ".join(report.hit_max_steps[:20]) + (" ..." if len(report.hit_max_steps) > 20 else "")
-        click.echo(
-            f"igcli: {len(report.hit_max_steps)} instance(s) stopped at --max-steps {config.max_steps} above --tolerance "
-            f"{config.tolerance}: {shown} (raise --max-steps, or the tolerance)",
-            err=True,
-        )
-    if report.over_max_delta and not quiet:
-        shown = ", ".join(report.over_max_delta[:20]) + (" ..." if len(report.over_max_delta) > 20 else "")
-        reached = " or --max-steps reached" if report.hit_max_steps else ""
-        click.echo(
-            f"igcli: relative completeness error above --max-delta {options['max_delta']}{reached} for "
-            f"{len(report.over_max_delta)} instance(s): {shown} (raise --steps)",
-            err=True,
-        )
-    return report.exit_code
+        click.echo(json.dumps(json_summary(tally)))
+    if not quiet:
+        for line in closing_lines(tally, config, counts=not as_json):
+            click.echo(line, err=True)
+    return tally.exit_code
 
 
 @cli.command()
@@ -243,12 +184,28 @@ def inspect(model, as_json, unsafe, custom_objects, debug):
         click.echo(f"  {layer['name']:<28} {layer['type']:<24} {layer['output_shape']}")
 
 
+@cli.command()
+@click.argument("out", type=click.Path())
+@click.option("--gallery", type=click.IntRange(min=1), default=None, help="Heatmaps the page's gallery shows at first [96].")
+def report(out, gallery):
+    """Write OUT/report.html again from a run's files (summary.csv, run.json, heatmaps/, tokens/).
+
+    For an output directory whose page was skipped (--no-report) or whose files were edited."""
+    from igcli.errors import UsageProblem
+    from igcli.report_page import write_report
+
+    folder = Path(out)
+    if not (folder / "summary.csv").is_file() and not (folder / "run.json").is_file():
+        raise UsageProblem(f"{folder}: not an igcli output directory (no summary.csv or run.json)")
+    click.echo(write_report(folder, *([gallery] if gallery else [])))
+
+
 def main():
     """The console script. After a run that imported TensorFlow, skip the interpreter's teardown:
     TensorFlow's takes 0.6-1 s here, and every file igcli writes is closed before this point."""
+    code: str | int | None = 0
     try:
         cli()
-        code = 0
     except SystemExit as done:
         code = done.code
     if "tensorflow" not in sys.modules or not isinstance(code, int):

@@ -11,21 +11,33 @@ xplique 1.3's CausalFidelity, per instance. M forward passes per instance per me
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+
+from igcli.errors import UsageProblem
+from igcli.optiontype import Given, ParsedOption
 
 METRICS = ("deletion", "insertion")
 FORWARD_BATCH = 256  # perturbed inputs per forward call
 
 
-def parse_metrics(text: str | None) -> tuple[str, ...]:
-    """--metrics deletion,insertion -> ("deletion", "insertion"); raises ValueError on others."""
-    if not text:
-        return ()
-    names = tuple(dict.fromkeys(name.strip() for name in str(text).split(",") if name.strip()))
+@dataclass(frozen=True)
+class MetricNames(Given):
+    """--metrics deletion,insertion: each named once, in the order given."""
+
+    names: tuple[str, ...]
+
+
+def parse_metrics(text: str) -> MetricNames:
+    names = tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
     unknown = [name for name in names if name not in METRICS]
     if unknown:
-        raise ValueError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(METRICS)}")
-    return names
+        raise UsageProblem(f"--metrics {text}: unknown metric(s) {', '.join(unknown)}; choose from {', '.join(METRICS)}")
+    return MetricNames(names, text=text)
+
+
+METRIC_NAMES = ParsedOption("NAMES", parse_metrics, MetricNames)  # --metrics
 
 
 def feature_view(shape: tuple) -> tuple[int, int]:
@@ -47,7 +59,8 @@ def curves(outputs_of, x: np.ndarray, attributions: np.ndarray, baselines: np.nd
     source = source.reshape(count, features, width)
     replacement = replacement.reshape(count, features, width)
     values = np.empty((count, steps + 1))
-    pending, where = [], []
+    pending: list[np.ndarray] = []
+    where: list[tuple[int, int]] = []
 
     def flush():
         batch = np.stack(pending).reshape(len(pending), *x.shape[1:])

@@ -109,7 +109,7 @@ def render_heatmap(x, attributions, *, value_range=(0.0, 1.0), sign=DEFAULT_SIGN
     size = (width * factor, height * factor)
 
     def big(array):  # nearest neighbour keeps the model's pixels visible as pixels
-        return Image.fromarray(array).resize(size, Image.NEAREST)
+        return Image.fromarray(array).resize(size, Image.Resampling.NEAREST)
 
     if not panel:
         return big(blended)
@@ -160,7 +160,7 @@ def contact_sheet(tiles: list, columns: int = 6, tile_size: int = 160):
         scale = min(tile_size / image.width, tile_size / image.height)
         fitted = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
         # crisp pixels when enlarging; averaging when shrinking avoids moire on fine heatmaps
-        thumb = image.resize(fitted, Image.NEAREST if scale >= 1 else Image.BOX)
+        thumb = image.resize(fitted, Image.Resampling.NEAREST if scale >= 1 else Image.Resampling.BOX)
         left, top = (number % columns) * cell_w + TILE_PAD, (number // columns) * cell_h + TILE_PAD
         sheet.paste(thumb, (left + (tile_size - thumb.width) // 2, top + (tile_size - thumb.height) // 2))
         draw.multiline_text((left, top + tile_size + 2), caption, fill="black", font=font, spacing=2)

@@ -32,13 +32,13 @@ class Results:
     sums: np.ndarray
     deltas: np.ndarray
     errors: list[str | None]  # [b]
-    target_names: list[list[str]] = field(default_factory=list)  # [b][K]
-    predicted_names: list[str] = field(default_factory=list)
     # --steps auto: gradient evaluations per (instance, target) (-1 where none), the error
     # estimate, and whether it stopped at --max-steps above the tolerance
-    steps: np.ndarray | None = None
-    error_estimates: np.ndarray | None = None
-    hit_max_steps: np.ndarray | None = None
+    steps: np.ndarray
+    error_estimates: np.ndarray
+    hit_max_steps: np.ndarray
+    target_names: list[list[str]] = field(default_factory=list)  # [b][K]
+    predicted_names: list[str] = field(default_factory=list)
     # --metrics: per metric, the score [b, K] (NaN where failed) and the curve [b, K, M + 1]
     metric_scores: dict = field(default_factory=dict)
     metric_curves: dict = field(default_factory=dict)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,10 +12,10 @@ from igcli.errors import UsageProblem
 
 @dataclass
 class AttributionSpace:
-    model_call: object  # engine-space batch -> model outputs
+    model_call: Callable  # engine-space batch -> model outputs
     shape: tuple  # engine-space shape of one instance
     stored_shape: tuple  # shape of one instance's stored attributions
-    to_space: object = None  # model-input batch -> engine-space batch; None: identity
+    to_space: Callable | None = None  # model-input batch -> engine-space batch; None: identity
     per_token: bool = False  # token models: attributions summed over the embedding dimension
     layer_type: str = ""
 

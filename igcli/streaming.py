@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 
 _DONE = object()
 
@@ -15,7 +15,7 @@ class _Failure:
         self.error = error
 
 
-def prefetch(items: Iterable, depth: int = 2) -> Iterator:
+def prefetch(items: Iterable, depth: int = 2) -> Generator:
     """Yield items produced by a background thread, at most `depth` ahead of the consumer."""
     slots: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from igcli.errors import UsageProblem
+from igcli.optiontype import Given, ParsedOption
 
 HELP = "predicted|INT|I,J,...|NAME|labels:PATH|label|top:K|all|LIST"
 
@@ -48,7 +49,7 @@ class Targets:
             return self.top
         if self.kind == "list":
             return len(self.indices)
-        if self.kind == "labels":
+        if self.labels is not None:  # kind labels
             return self.labels.shape[1]
         return 1
 
@@ -63,11 +64,12 @@ class Targets:
             return np.argsort(-outputs, axis=1, kind="stable")[:, : self.top], [None] * count
         if self.kind == "list":
             return np.broadcast_to(np.asarray(self.indices), (count, len(self.indices))).copy(), [None] * count
-        if self.kind == "labels":
+        if self.labels is not None:  # kind labels
             return self.labels[indices], [None] * count
-        targets, errors = np.full((count, 1), -1, np.int64), [None] * count
+        targets = np.full((count, 1), -1, np.int64)  # kind label: the CSV's, per row
+        errors: list[str | None] = [None] * count
         size = outputs.shape[1]
-        for row, value in enumerate(row_labels):
+        for row, value in enumerate(row_labels or []):
             try:
                 targets[row, 0] = _check_labels([value], self.output_shape, size, self.class_names, "--label-column")[0]
             except UsageProblem as problem:
@@ -75,43 +77,74 @@ class Targets:
         return targets, errors
 
 
-def parse_target(text: str, *, output_shape: tuple, class_names: list[str] | None, count: int | None, has_label_column: bool = False) -> Targets:
-    """text: the --target value; 'label' takes each CSV row's --label-column value."""
+@dataclass(frozen=True)
+class TargetSpec(Given):
+    """--target as written: its kind, and what it names (resolved against the model by the plan)."""
+
+    kind: str  # predicted, all, top, label (the CSV's), labels (a file), values (indices or class names)
+    top: int = 0
+    path: Path | None = None
+
+
+def parse_target(given: str) -> TargetSpec:
+    text = given.strip()
+    if text in ("predicted", "all", "label"):
+        return TargetSpec(text, text=given)
+    match = re.fullmatch(r"top:(\d+)", text)
+    if match:
+        return TargetSpec("top", top=int(match.group(1)), text=given)
+    if text.startswith("labels:"):
+        return TargetSpec("labels", path=Path(text[len("labels:") :]), text=given)
+    return TargetSpec("values", text=given)
+
+
+TARGET = ParsedOption("TARGET", parse_target, TargetSpec)  # --target
+
+
+def resolve_targets(spec: TargetSpec, *, output_shape: tuple, class_names: list[str] | None, count: int | None, has_label_column: bool = False) -> Targets:
+    """The targets --target names for this model; 'label' takes each CSV row's --label-column value."""
     size = int(np.prod(output_shape)) if output_shape else 1
     if any(d is None for d in output_shape):
         raise UsageProblem(f"the model's output shape {output_shape} is not fixed; cannot choose a target")
-    text = text.strip()
-    if text == "predicted":
+    text = spec.text.strip()
+    if spec.kind == "predicted":
         return Targets("predicted", output_shape)
-    if text == "all":
+    if spec.kind == "all":
         if size > MAX_ALL:
             raise UsageProblem(f"--target all: the model has {size} outputs per instance, more than {MAX_ALL}; choose them with --target top:K or a list")
         return Targets("list", output_shape, indices=tuple(range(size)), several=True)
-    match = re.fullmatch(r"top:(\d+)", text)
-    if match:
-        top = int(match.group(1))
-        if not 1 <= top <= size:
+    if spec.kind == "top":
+        if not 1 <= spec.top <= size:
             raise UsageProblem(f"--target {text}: K must be between 1 and the model's {size} outputs")
-        return Targets("top", output_shape, top=top, several=True)
-    rank = len(output_shape) if output_shape else 1
-    if re.fullmatch(r"-?\d+(,-?\d+)*", text) and (text.count(",") == 0 or (rank > 1 and text.count(",") == rank - 1)):
-        return Targets("index", output_shape, index=_flat_index(text, output_shape, size, "--target"))
-    if text == "label":
+        return Targets("top", output_shape, top=spec.top, several=True)
+    if spec.kind == "label":
         if not has_label_column:
             raise UsageProblem("--target label needs CSV inputs with --label-column")
         return Targets("label", output_shape, class_names=class_names)
-    if text.startswith("labels:"):
-        path = Path(text[len("labels:") :])
-        lines = _read_labels(path)
-        if count is not None and len(lines) != count:
-            raise UsageProblem(f"{path}: {len(lines)} labels for {count} inputs")
-        per_line = [[v for v in line.split(",") if v.strip()] for line in lines]
-        widths = {len(values) for values in per_line}
-        if len(widths) != 1:
-            raise UsageProblem(f"{path}: every line must name as many labels; found {', '.join(str(w) for w in sorted(widths))}")
-        flat = _check_labels([v for values in per_line for v in values], output_shape, size, class_names, str(path))
-        width = widths.pop()
-        return Targets("labels", output_shape, labels=flat.reshape(len(lines), width), several=width > 1)
+    if spec.kind == "labels":
+        return _labels_file(spec.path, output_shape, size, class_names, count)
+    return _named(text, output_shape, size, class_names)
+
+
+def _labels_file(path, output_shape: tuple, size: int, class_names, count: int | None) -> Targets:
+    """--target labels:PATH: a line (or .npy row) of labels per input, as many on every line."""
+    lines = _read_labels(path)
+    if count is not None and len(lines) != count:
+        raise UsageProblem(f"{path}: {len(lines)} labels for {count} inputs")
+    per_line = [[v for v in line.split(",") if v.strip()] for line in lines]
+    widths = {len(values) for values in per_line}
+    if len(widths) != 1:
+        raise UsageProblem(f"{path}: every line must name as many labels; found {', '.join(str(w) for w in sorted(widths))}")
+    flat = _check_labels([v for values in per_line for v in values], output_shape, size, class_names, str(path))
+    width = widths.pop()
+    return Targets("labels", output_shape, labels=flat.reshape(len(lines), width), several=width > 1)
+
+
+def _named(text: str, output_shape: tuple, size: int, class_names) -> Targets:
+    """An index (flat, or one per output axis), a list of flat indices or class names, or a class name."""
+    rank = len(output_shape) if output_shape else 1
+    if re.fullmatch(r"-?\d+(,-?\d+)*", text) and (text.count(",") == 0 or (rank > 1 and text.count(",") == rank - 1)):
+        return Targets("index", output_shape, index=_flat_index(text, output_shape, size, "--target"))
     if "," in text:  # a list of flat indices or class names
         values = [v.strip() for v in text.split(",") if v.strip()]
         indices = tuple(int(i) for i in _check_labels(values, output_shape, size, class_names, "--target"))

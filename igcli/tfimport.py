@@ -47,7 +47,7 @@ def _import_without_pyplot():
     still be imported later (igcli itself uses only matplotlib.colormaps)."""
     hidden = "matplotlib.pyplot" not in sys.modules
     if hidden:
-        sys.modules["matplotlib.pyplot"] = None
+        sys.modules["matplotlib.pyplot"] = None  # type: ignore[assignment]  # None is how a blocked import is spelled
     try:
         import keras  # noqa: F401 - imported here while pyplot is hidden
         import tensorflow as tf

@@ -125,6 +125,7 @@ def cnn():
     return model, x
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("output", ["probabilities", "logits"])
 def test_estimate_is_honest_on_a_trained_cnn(cnn, output):
     model, x = cnn

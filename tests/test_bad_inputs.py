@@ -90,6 +90,7 @@ def like_a_terminal() -> None:
     os.nice(10)
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_cleanly_and_leaves_a_resumable_directory(models, tmp_path):
     np.save(tmp_path / "x.npy", np.random.default_rng(0).uniform(size=(1200, 8, 8, 3)).astype(np.float32))
     command = [
@@ -120,6 +121,7 @@ def test_ctrl_c_stops_cleanly_and_leaves_a_resumable_directory(models, tmp_path)
     assert json.loads((tmp_path / "out" / "run.json").read_text())["counts"]["reused"] >= 64
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(images=st.lists(st.binary(max_size=300), min_size=1, max_size=4), table=st.text(max_size=200))
 def test_random_bytes_and_text_never_crash(igcli, models, tmp_path_factory, images, table):
@@ -172,6 +174,7 @@ def test_console_script_keeps_exit_code_and_output_after_tensorflow(tmp_path):
         assert handle["attributions"].shape == (1, 64, 64, 3)
 
 
+@pytest.mark.slow
 def test_a_run_leaves_the_temporary_directory_as_it_found_it(tmp_path):
     # TensorFlow's autograph writes generated sources to the temporary directory and deletes them
     # only at interpreter exit, which the console script skips; igcli keeps them in a folder of its

@@ -2,6 +2,8 @@
 
 import csv
 import json
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -276,3 +278,15 @@ def test_fail_fast_stops_at_the_first_failure(igcli, files, tmp_path):
     assert run.exit_code == 1 and "--fail-fast" in run.stderr
     counts = run.run_json()["counts"]
     assert counts["failed"] == 1 and counts["instances"] < len(x)  # the rest was not started
+
+
+def test_help_loads_none_of_the_pipeline():
+    """`igcli explain --help` parses no data and loads no model: the run's modules stay unloaded."""
+    script = (
+        "import sys\nfrom click.testing import CliRunner\nfrom igcli.cli import cli\n"
+        "assert CliRunner().invoke(cli, ['explain', '--help']).exit_code == 0\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith(('igcli', 'tensorflow', 'keras', 'h5py', 'PIL', 'matplotlib')))))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
+    pipeline = ("igcli.plan", "igcli.runner.frame", "igcli.runner.local", "igcli.sinks.selection", "igcli.report_page", "igcli.models", "igcli.methods.ig")
+    assert not [name for name in loaded if name.startswith(pipeline) or not name.startswith("igcli")], loaded

@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from igcli.data import CsvInputs, ImageOptions, TableOptions, open_inputs
 from igcli.data.ids import image_ids, safe_id
+from igcli.data.images import ImageOptions
+from igcli.data.inputs import open_inputs
 from igcli.data.preprocess import Preprocess
+from igcli.data.tables import CsvInputs, TableOptions
 from igcli.errors import UsageProblem
 
 

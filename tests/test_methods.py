@@ -24,7 +24,12 @@ from igcli.smoothing import Smoothing
 from tests.conftest import assert_one_line_error, save_npy
 from tests.models import bright_quadrant_data, linear, trained_cnn
 
-saliency = pytest.importorskip("saliency.core")
+
+@pytest.fixture(scope="module")
+def saliency():
+    """PAIR saliency, the reference for Blur IG, Guided IG and SmoothGrad: only the tests that
+    compare with it skip where it is not installed."""
+    return pytest.importorskip("saliency.core")
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +43,7 @@ def cnn(tmp_path_factory):
     return root, model, x, targets
 
 
-def reference_gradients(model, target):
+def reference_gradients(saliency, model, target):
     """PAIR saliency's call_model_function: gradients of one output, computed in float32."""
 
     @tf.function
@@ -63,7 +68,7 @@ def scaled_error(got, expected):
 
 
 @pytest.mark.parametrize("steps, sigma", [(20, 8.0), (40, 50.0)])
-def test_blur_ig_matches_pair_saliency(cnn, steps, sigma):
+def test_blur_ig_matches_pair_saliency(saliency, cnn, steps, sigma):
     _, model, x, targets = cnn
     # the reference's discretization: sigma_i = i max/steps, i = 0..steps-1 (riemann_right in our
     # alpha = 1 - sigma / max), velocity by forward difference with step 0.01
@@ -72,7 +77,7 @@ def test_blur_ig_matches_pair_saliency(cnn, steps, sigma):
     ours = method.explain(x, np.zeros((3, 1, 16, 16, 3), np.float32), targets).attributions
     for row in range(3):
         expected = saliency.BlurIG().GetMask(
-            x[row].astype(np.float64), reference_gradients(model, targets[row]), max_sigma=sigma, steps=steps, grad_step=0.01, batch_size=64
+            x[row].astype(np.float64), reference_gradients(saliency, model, targets[row]), max_sigma=sigma, steps=steps, grad_step=0.01, batch_size=64
         )
         assert scaled_error(ours[row], expected) <= 1e-4
 
@@ -86,7 +91,7 @@ def numpy2_shim():
 
 
 @pytest.mark.parametrize("steps, fraction, max_dist", [(16, 0.25, 0.02), (30, 0.1, 0.5)])
-def test_guided_ig_matches_pair_saliency(cnn, monkeypatch, steps, fraction, max_dist):
+def test_guided_ig_matches_pair_saliency(saliency, cnn, monkeypatch, steps, fraction, max_dist):
     from saliency.core import guided_ig
 
     monkeypatch.setattr(guided_ig, "np", numpy2_shim())
@@ -97,7 +102,7 @@ def test_guided_ig_matches_pair_saliency(cnn, monkeypatch, steps, fraction, max_
     for row in range(3):
         expected = saliency.GuidedIG().GetMask(
             x[row].astype(np.float64),
-            reference_gradients(model, targets[row]),
+            reference_gradients(saliency, model, targets[row]),
             x_baseline=baselines[row, 0].astype(np.float64),
             x_steps=steps,
             fraction=fraction,
@@ -121,7 +126,7 @@ def test_smoothgrad_is_the_mean_over_its_noise_draws(igcli, cnn):
 
 
 @pytest.mark.parametrize("squared", [False, True])
-def test_smoothgrad_agrees_with_pair_statistically(igcli, tmp_path, squared):
+def test_smoothgrad_agrees_with_pair_statistically(saliency, igcli, tmp_path, squared):
     # A linear model's IG is W * (x - x') with every rule, in PAIR's discretization too, so the two
     # SmoothGrads differ only by their noise draws; the squared distance between two independent
     # means of N draws has the expectation sum_i 2 var_i / N, with var_i in closed form.
@@ -134,7 +139,7 @@ def test_smoothgrad_agrees_with_pair_statistically(igcli, tmp_path, squared):
     ours = igcli("explain", tmp_path / "lin.keras", tmp_path / "x.npy", *args).arrays()["attributions"][0].astype(np.float64)
     model = keras.saving.load_model(tmp_path / "lin.keras")
     pair = saliency.IntegratedGradients().GetSmoothedMask(
-        x[0], reference_gradients(model, 0), stdev_spread=0.15, nsamples=count, magnitude=squared, x_steps=2, x_baseline=np.zeros(48)
+        x[0], reference_gradients(saliency, model, 0), stdev_spread=0.15, nsamples=count, magnitude=squared, x_steps=2, x_baseline=np.zeros(48)
     )
     sigma = 0.15 * (x.max() - x.min())
     w, mean = weights[:, 0].astype(np.float64), x[0].astype(np.float64)

@@ -1,4 +1,4 @@
-"""`igcli explain --ray`: the same run on a Ray cluster (igcli/runner/ray_runner.py).
+"""`igcli explain --ray`: the same run on a Ray cluster (igcli/runner/cluster/).
 
 One local cluster (2 CPUs, `ray start --head --block`) serves every test here: a cluster costs
 seconds to start. Each run uses 2 workers of 1 CPU. Skipped when the ray extra is not installed,
@@ -31,6 +31,7 @@ from tests.conftest import assert_one_line_error
 
 pytestmark = [
     pytest.mark.ray,
+    pytest.mark.slow,
     # Ray Data's DataContext warns about its own deprecated settings when it copies itself
     pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context"),
 ]
@@ -177,7 +178,13 @@ def assert_same_results(cluster_out: Path, local_out: Path, changed: dict | None
     assert np.abs(attributions[ok] - expected[ok]).max() <= TOLERANCE * largest
     assert np.isnan(attributions[~ok]).all()
     for name, values in scores.items():
-        np.testing.assert_allclose(got[name][ok], values[ok], rtol=1e-4, atol=TOLERANCE * np.abs(values[ok]).max())
+        # deltas sit at the rounding floor of sum(A) in float32: another batch composition moves
+        # them by about eps * sqrt(features) * sum|A| (float32 sums in another order), not by a
+        # share of their own size (measured: 2.3e-8, with sum|A| = 0.57 over 6,912 features)
+        flat = np.abs(expected[ok]).reshape(int(ok.sum()), -1)
+        rounding = np.finfo(np.float32).eps * np.sqrt(flat.shape[1]) * flat.sum(axis=1).max()
+        scale = rounding if name == "deltas" else TOLERANCE * np.abs(values[ok]).max()
+        np.testing.assert_allclose(got[name][ok], values[ok], rtol=1e-4, atol=scale)
     assert [row[0] for row in got["summary"]] == [row[0] for row in want["summary"]]  # input order
     assert got["summary"][0] == want["summary"][0]
     for mine, theirs in zip(got["summary"][1:], want["summary"][1:]):

@@ -10,13 +10,13 @@ import os
 import re
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from igcli.sinks.report import OWNS, write_report
+from igcli.report_page import OWNS, write_report
+from tests.conftest import assert_one_line_error
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
 DATA_BLOB = re.compile(r'<script type="application/json" id="igcli-data">(.*?)</script>', re.S)
@@ -194,14 +194,12 @@ def synthetic_summary(out: Path, rows: int) -> None:
     (out / "run.json").write_text(json.dumps({"resolved": {"steps": "auto"}, "counts": {"instances": rows}, "metrics": {"deletion": 0.25}}))
 
 
-def test_hundred_thousand_rows_quickly(tmp_path):
+@pytest.mark.slow
+def test_hundred_thousand_rows(tmp_path):
     synthetic_summary(tmp_path, 100_000)
     (tmp_path / "heatmaps" / "b0").mkdir(parents=True)
     (tmp_path / "heatmaps" / "b0" / "img000000.png").write_bytes(b"")
-    started = time.perf_counter()
-    page = write_report(tmp_path)
-    seconds = time.perf_counter() - started
-    assert seconds < 6, f"write_report took {seconds:.1f} s for 100,000 rows"  # 1.3 s on the 2-core development machine
+    page = write_report(tmp_path)  # its speed is measured by benchmarks/report_speed.py, not here
     data = page_data(tmp_path)
     assert data["rows"] == 100_000 and data["image_run"] and data["heatmap"][:2] == [1, 0]
     assert column(data, "status").count("error") == 1000
@@ -423,6 +421,7 @@ def test_loads_nothing_outside_out(page):
     assert all(url.startswith(base + "heatmaps/") for url in images), urls
 
 
+@pytest.mark.slow
 def test_hundred_thousand_rows_in_the_browser(browser, tmp_path):
     """The table draws only the rows in view; sorting and filtering stay interactive."""
     from PIL import Image
@@ -435,8 +434,6 @@ def test_hundred_thousand_rows_in_the_browser(browser, tmp_path):
     write_report(tmp_path)
     browser.get((tmp_path / "report.html").as_uri())
     WebDriverWait(browser, 60).until(lambda d: d.execute_script("return document.documentElement.dataset.ready"))
-    timings = browser.execute_script("return window.__igcliReport.timings")
-    assert timings["first_render_ms"] < 5000, timings  # 0.3-0.5 s on the 2-core development machine
     drawn = browser.execute_script("return document.querySelectorAll('#rows tbody tr[data-row]').length")
     assert 10 < drawn < 200
     assert browser.execute_script("return document.querySelectorAll('#gallery-grid figure').length") == 96  # 12 failures, a summary tile, 83 heatmaps
@@ -455,5 +452,23 @@ def test_hundred_thousand_rows_in_the_browser(browser, tmp_path):
     assert abs(middle[0] - 0.5) < 0.02 and middle[1] < 200, middle
     browser.find_element("id", "filter-id").send_keys("img00001")
     assert browser.find_element("id", "row-count").text == "10 of 100,000 rows"
-    timings = browser.execute_script("return window.__igcliReport.timings")
-    assert timings["last_sort_ms"] < 3000 and timings["last_filter_ms"] < 3000, timings
+    timings = browser.execute_script("return window.__igcliReport.timings")  # how long: benchmarks/report_speed.py
+    assert timings["last_sort_ms"] is not None and timings["last_filter_ms"] is not None, timings
+
+
+def test_igcli_report_writes_the_page_again_from_the_files(igcli):
+    run = igcli(
+        "explain", SAMPLE / "table" / "model.keras", SAMPLE / "table" / "table.csv", "--id-column", "id", "--label-column", "label", "--steps", 4, "--no-report"
+    )
+    assert run.exit_code == 0, run.stderr
+    assert not (run.out / "report.html").exists()
+    again = igcli("report", run.out, "--gallery", 7)
+    assert again.exit_code == 0, again.stderr
+    assert again.stdout.strip() == str(run.out / "report.html")
+    data = page_data(run.out)
+    assert data["rows"] == 400 and data["max_gallery"] == 7 and data["run"]["counts"]["instances"] == 400
+
+
+def test_igcli_report_refuses_a_folder_that_is_not_a_run(igcli, tmp_path):
+    result = igcli("report", tmp_path)
+    assert_one_line_error(result, 2, f"{tmp_path}: not an igcli output directory (no summary.csv or run.json)")

@@ -10,6 +10,7 @@ import time
 import h5py
 import keras
 import numpy as np
+import pytest
 from PIL import Image
 
 from tests.conftest import assert_one_line_error
@@ -25,6 +26,7 @@ def attributions(out):
         return handle["attributions"][()], [i.decode() for i in handle["ids"][()]]
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_gives_the_uninterrupted_bytes(tmp_path):
     small_image_model(tmp_path / "m.keras")
     x = np.random.default_rng(0).uniform(size=(400, 8, 8, 3)).astype(np.float32)

@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from igcli.journal import Journal
 from igcli.results import Results
-from igcli.sinks import owned_names
+from igcli.sinks.selection import owned_names
 from tests.conftest import assert_one_line_error, save_npy
 
 
@@ -71,6 +71,9 @@ def test_journal_chunks_of_two_writers_do_not_collide(tmp_path):
             sums=np.ones(count),
             deltas=np.zeros(count),
             errors=[None, None],
+            steps=np.full(count, -1),
+            error_estimates=np.full(count, np.nan),
+            hit_max_steps=np.zeros(count, bool),
             target_names=["", ""],
             predicted_names=["", ""],
         )

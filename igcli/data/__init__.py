@@ -1,6 +1,7 @@
 """Input readers. Each turns INPUTS into a stream of Batch objects, so memory stays flat in the
 number of instances.
 
+inputs.py      open_inputs: INPUTS -> the reader that fits it
 batch.py       Batch, the reader protocol, content hashes
 arrays.py      .npy / .npz arrays (one array per model input for several inputs)
 images.py      an image, a folder (recursive) or a glob; decoding, --color, --resize
@@ -8,47 +9,3 @@ tables.py      CSV tables
 preprocess.py  pixels 0..255 <-> model inputs (--scale, --mean, --std)
 ids.py         instance ids, safe as file names inside OUT
 """
-
-from __future__ import annotations
-
-import re
-from pathlib import Path
-
-from igcli.data.arrays import ArrayInputs, MultiArrayInputs
-from igcli.data.batch import Batch, InputSource
-from igcli.data.images import IMAGE_SUFFIXES, ImageInputs, ImageOptions, list_images
-from igcli.data.tables import CsvInputs, TableOptions
-from igcli.errors import UsageProblem
-
-__all__ = ["Batch", "CsvInputs", "ImageInputs", "ImageOptions", "InputSource", "TableOptions", "open_inputs"]
-
-
-def open_inputs(
-    path: str | Path,
-    *,
-    model_shape: tuple,
-    key: str | None = None,
-    images: ImageOptions | None = None,
-    table: TableOptions | None = None,
-    layout: list | None = None,
-) -> InputSource:
-    text = str(path)
-    path = Path(path)
-    suffix = path.suffix.lower()
-    is_glob = not path.exists() and re.search(r"[*?\[]", text) is not None
-    if not path.exists() and not is_glob:
-        raise UsageProblem(f"{path}: no such input file or folder")
-    if layout:
-        if not (path.is_file() and suffix == ".npz"):
-            raise UsageProblem(f"{path}: a model with several inputs ({', '.join(n for n, _ in layout)}) reads an .npz with one array per input")
-        return MultiArrayInputs(path, layout)
-    if path.is_file() and suffix in (".npy", ".npz"):
-        return ArrayInputs(path, key)
-    if path.is_file() and suffix == ".csv":
-        return CsvInputs(path, table or TableOptions())
-    if path.is_file() and suffix not in IMAGE_SUFFIXES:
-        raise UsageProblem(f"{path}: unsupported input {suffix or 'file'!r}; expected an image, a folder, a glob, .npy, .npz or .csv")
-    root, files, relative, skipped = list_images(path)
-    if not files:
-        raise UsageProblem(f"{path}: no images found ({', '.join(IMAGE_SUFFIXES)})")
-    return ImageInputs(root, files, relative, skipped, model_shape, images or ImageOptions())

@@ -28,9 +28,14 @@ class Batch:
 
 
 class InputSource(Protocol):
-    path: Path
-    count: int | None  # None when not known before reading (a stream)
-    instance_shape: tuple
+    @property
+    def path(self) -> Path: ...
+
+    @property
+    def count(self) -> int | None: ...  # None when not known before reading (a CSV table, streamed)
+
+    @property
+    def instance_shape(self) -> tuple: ...
 
     def batches(self, size: int) -> Iterator[Batch]: ...
 

@@ -17,6 +17,7 @@ from igcli.data.batch import Batch, content_hash
 from igcli.data.ids import image_ids
 from igcli.data.preprocess import Preprocess
 from igcli.errors import UsageProblem
+from igcli.optiontype import Given, ParsedOption
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 COLORS = ("auto", "rgb", "grayscale")
@@ -31,13 +32,22 @@ class ImageOptions:
     max_pixels: int = DEFAULT_MAX_PIXELS
 
 
-def parse_resize(text: str | None) -> tuple[int, int] | None:
-    if text is None or str(text).strip() == "":
-        return None
-    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", str(text))
+@dataclass(frozen=True)
+class Resize(Given):
+    """--resize HxW."""
+
+    height: int
+    width: int
+
+
+def parse_resize(text: str) -> Resize:
+    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
     if not match or int(match.group(1)) < 1 or int(match.group(2)) < 1:
         raise UsageProblem(f"--resize {text!r}: expected HxW, e.g. 224x224")
-    return int(match.group(1)), int(match.group(2))
+    return Resize(int(match.group(1)), int(match.group(2)), text=text)
+
+
+RESIZE = ParsedOption("HxW", parse_resize, Resize)  # --resize
 
 
 class ImageInputs:
@@ -59,25 +69,32 @@ class ImageInputs:
         with ThreadPoolExecutor(max_workers=min(4, usable_cpus())) as pool:
             for start in range(0, self.count, size):
                 indices = np.arange(start, min(start + size, self.count))
-                decoded = list(pool.map(self._decode, indices))
-                pixels = np.zeros((len(indices), *self.instance_shape), np.float32)
-                errors, extras = [], []
-                for row, (image, error, original_size, digest) in enumerate(decoded):
-                    errors.append(error)
-                    extras.append({"original_size": original_size, "hash": digest})
-                    if image is not None:
-                        pixels[row] = image
-                arrays = self.options.preprocess.apply(pixels)
-                arrays[[e is not None for e in errors]] = 0
-                yield Batch(indices, [self.ids[i] for i in indices], [str(self.files[i]) for i in indices], arrays, errors, extras)
+                decoded = list(pool.map(self.decode, indices))
+                sources = [str(self.files[i]) for i in indices]
+                yield image_batch(indices, [self.ids[i] for i in indices], sources, decoded, self.instance_shape, self.options.preprocess)
 
-    def _decode(self, index: int):
-        """-> (pixels float32 [H, W, C] in 0..255 or None, why it failed or None, 'WxH', content hash)."""
+    def decode(self, index: int):
+        """Image `index` of the input order -> decode_image's (pixels, error, original size, hash)."""
         try:
             data = self.files[index].read_bytes()
         except OSError as error:
             return None, f"cannot read the file ({error.strerror or error})", "", ""
         return decode_image(data, self.channels, self.size, self.options)
+
+
+def image_batch(indices, ids: list[str], sources: list[str], decoded: list, shape: tuple, preprocess: Preprocess) -> Batch:
+    """Decoded images (decode_image's tuples, in order) -> a Batch of model inputs of `shape`;
+    the rows that failed hold zeros and their reason. A cluster worker builds its groups the same way."""
+    pixels = np.zeros((len(decoded), *shape), np.float32)
+    errors, extras = [], []
+    for row, (image, error, original_size, digest) in enumerate(decoded):
+        errors.append(error)
+        extras.append({"original_size": original_size, "hash": digest})
+        if image is not None:
+            pixels[row] = image
+    arrays = preprocess.apply(pixels)
+    arrays[[e is not None for e in errors]] = 0
+    return Batch(np.asarray(indices), list(ids), list(sources), arrays, errors, extras)
 
 
 def decode_image(data: bytes, channels: int, size: tuple[int, int], options: ImageOptions):
@@ -123,9 +140,9 @@ def _to_channels(image, channels: int, grey: bool = False) -> np.ndarray:
     """Any PIL mode (L, P, RGBA, CMYK, 16-bit, ...) -> float32 [H, W, channels] in 0..255.
     grey (--color grayscale): luminance (ITU-R 601-2, as PIL's "L"), copied to every channel."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        grey = np.asarray(image, dtype=np.float32)
-        grey = grey / 257.0 if grey.max(initial=0) > 255 or image.mode.startswith("I;16") else grey
-        pixels = grey[..., None]
+        wide = np.asarray(image, dtype=np.float32)
+        wide = wide / 257.0 if wide.max(initial=0) > 255 or image.mode.startswith("I;16") else wide
+        pixels = wide[..., None]
     elif image.mode == "F":
         pixels = np.asarray(image, dtype=np.float32)[..., None]
     elif channels == 1 or grey:
@@ -141,7 +158,7 @@ def _resize(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     from PIL import Image
 
     # Per channel in float mode, so 16-bit precision and any channel count survive the resize.
-    channels = [np.asarray(Image.fromarray(pixels[..., c]).resize((size[1], size[0]), Image.BILINEAR)) for c in range(pixels.shape[-1])]
+    channels = [np.asarray(Image.fromarray(pixels[..., c]).resize((size[1], size[0]), Image.Resampling.BILINEAR)) for c in range(pixels.shape[-1])]
     return np.stack(channels, axis=-1).astype(np.float32)
 
 
@@ -154,7 +171,8 @@ def list_images(path: Path) -> tuple[Path, list[Path], list[str], list[Path]]:
         everything = sorted(p for p in path.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
         root = path
     else:  # a glob, e.g. 'photos/*.jpg' or 'photos/**/*.png'
-        root = Path(text[: re.search(r"[*?\[]", text).start()] or ".")
+        wildcard = re.search(r"[*?\[]", text)
+        root = Path(text[: wildcard.start() if wildcard else len(text)] or ".")
         root = root if root.is_dir() else root.parent
         everything = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
     images = [p for p in everything if p.suffix.lower() in IMAGE_SUFFIXES]

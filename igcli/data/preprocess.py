@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from igcli.errors import UsageProblem
+from igcli.optiontype import Given, ParsedOption
 
 SCALES = ("0..1", "-1..1", "0..255", "imagenet-caffe", "imagenet-torch")
 _CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68], np.float32)
@@ -14,16 +15,29 @@ _TORCH_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 _TORCH_STD = np.array([0.229, 0.224, 0.225], np.float32)
 
 
-def parse_floats(text: str | None, option: str) -> np.ndarray | None:
-    if text is None or str(text).strip() == "":
-        return None
-    try:
-        values = np.array([float(v) for v in str(text).split(",")], np.float32)
-    except ValueError:
-        raise UsageProblem(f"{option} {text!r}: expected numbers separated by commas") from None
-    if not np.all(np.isfinite(values)):
-        raise UsageProblem(f"{option} {text!r}: values must be finite")
-    return values
+@dataclass(frozen=True)
+class Floats(Given):
+    """--mean, --std: one number per channel (or one for all)."""
+
+    values: tuple[float, ...]
+
+    def array(self) -> np.ndarray:
+        return np.array(self.values, np.float32)
+
+
+def float_list(option: str) -> ParsedOption:
+    """The type of an option of comma-separated finite numbers (--mean, --std)."""
+
+    def parse(text: str) -> Floats:
+        try:
+            values = np.array([float(v) for v in text.split(",")], np.float32)
+        except ValueError:
+            raise UsageProblem(f"{option} {text!r}: expected numbers separated by commas") from None
+        if not np.all(np.isfinite(values)):
+            raise UsageProblem(f"{option} {text!r}: values must be finite")
+        return Floats(tuple(float(v) for v in values), text=text)
+
+    return ParsedOption("X,Y,Z", parse, Floats)
 
 
 @dataclass

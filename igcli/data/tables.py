@@ -13,6 +13,17 @@ import numpy as np
 from igcli.data.batch import Batch, content_hash
 from igcli.data.ids import UniqueIds, safe_id
 from igcli.errors import UsageProblem
+from igcli.optiontype import Given, ParsedOption
+
+
+@dataclass(frozen=True)
+class Columns(Given):
+    """--columns A,B,C: the feature columns, in order."""
+
+    names: tuple[str, ...]
+
+
+COLUMNS = ParsedOption("A,B,C", lambda text: Columns(tuple(c.strip() for c in text.split(",")), text=text), Columns)  # --columns
 
 
 @dataclass

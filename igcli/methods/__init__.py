@@ -34,7 +34,7 @@ def build_method(plan, model_call, input_shape: tuple, batch_size: int, branches
     from igcli.methods.ig import IntegratedGradients
     from igcli.methods.paths import BlurPath, StraightLine
 
-    path = StraightLine()
+    path: StraightLine | BlurPath = StraightLine()
     if options.path == "blur":
         path = BlurPath(options.blur_sigma, input_shape, finite_step=0.01 if options.blur_derivative == "finite" else None)
     alphas, weights = alphas_and_weights(plan.rule, plan.steps)

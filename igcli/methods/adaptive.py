@@ -87,6 +87,12 @@ class _Path:
         self.total -= fine
         self.change -= change
 
+    @property
+    def result(self) -> np.ndarray:
+        """The path's attributions: its leaves' fine estimates, summed."""
+        assert self.total is not None  # every path starts with START_LEAVES leaves
+        return self.total
+
     def release_unused(self) -> None:
         """Drop the vectors of points no live leaf needs (memory: live leaves, not all points)."""
         used = {p for a, m, b, _ in self.leaves for p in (a, m, b)}
@@ -158,7 +164,7 @@ class AdaptiveIntegratedGradients(OneTargetAtATime):
             active = still
         steps = np.array([sum(paths[r].evaluations for r in members) for members in own_rows], np.int64)
         return RowResults(
-            np.stack([p.total for p in paths]).astype(np.float32)[:, None],
+            np.stack([p.result for p in paths]).astype(np.float32)[:, None],
             np.array([[p.values[0]] for p in paths]),
             steps=steps,
             error_estimates=estimates,
@@ -225,7 +231,8 @@ class AdaptiveIntegratedGradients(OneTargetAtATime):
             needed = sum(p.evaluations for p in own) * (estimate / (AIM * self.tolerance) - 1)
             most = max(1, int(np.ceil(needed / 2)))  # 2 new points per bisection
         budget = {k: (self.max_steps - p.evaluations) // 2 for k, p in enumerate(own)}
-        chosen, count = {}, 0
+        chosen: dict[int, list[int]] = {}
+        count = 0
         for error, k, a, m, b in candidates:
             if error < candidates[0][0] / SPLIT or count >= most:
                 break

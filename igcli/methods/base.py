@@ -7,10 +7,14 @@ SmoothGrad-Squared, the average of squares), F(x), F(x') and the completeness ga
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from igcli.methods.explanation import Explanation
+
+if TYPE_CHECKING:
+    from igcli.methods.core import GradientCore
 
 
 @dataclass
@@ -31,7 +35,7 @@ class RowResults:
 
 
 class RowMethod:
-    core = None  # a GradientCore
+    core: GradientCore  # set by each method's constructor
 
     def outputs(self, x: np.ndarray) -> np.ndarray:
         return self.core.outputs(x)

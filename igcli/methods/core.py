@@ -18,6 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from igcli.cpus import usable_cpus
+from igcli.optiontype import Given, ParsedOption, whole_or_auto
 from igcli.tfimport import tensorflow as _tensorflow
 
 # Path points per gradient call for --batch-size auto: about 16 MB of float32 input points on a
@@ -35,6 +36,20 @@ MODES = ("sums", "points", "idgi", "values")
 
 def on_gpu() -> bool:
     return bool(_tensorflow().config.list_logical_devices("GPU"))
+
+
+@dataclass(frozen=True)
+class BatchSize(Given):
+    """--batch-size: path points per gradient call; None for auto (chosen by the runner for its device)."""
+
+    points: int | None
+
+
+def parse_batch_size(text: str) -> BatchSize:
+    return BatchSize(whole_or_auto(text, "--batch-size", "a positive integer"), text=text)
+
+
+BATCH_SIZE = ParsedOption("N|auto", parse_batch_size, BatchSize)  # --batch-size
 
 
 def auto_batch_size(input_shape: tuple) -> int:
@@ -70,6 +85,8 @@ class Path(Protocol):
 
     row_fields: tuple[str, ...]
 
+    def row_tensors(self, x, baselines) -> dict: ...
+
     def points(self, rows: dict, alphas): ...
 
     def velocity(self, rows: dict, alphas): ...
@@ -94,6 +111,67 @@ class PathRows:
         return cls(tensors, np.asarray(targets), np.repeat(np.arange(rows), len(alphas)), np.tile(alphas, rows), np.tile(weights, rows))
 
 
+def _gradient_functions(tf, model_call, count: int):
+    """-> (F at a batch, flattened [n, M]; dF_t/dx and F_t at each point for its K targets)."""
+
+    def flat_outputs(x):
+        out = model_call(x)
+        return tf.reshape(tf.cast(out, tf.float32), [tf.shape(x)[0], -1])
+
+    def point_gradients(points, targets):
+        """dF_t/dx and F_t at each point for its K targets t: one forward pass, K backward."""
+        with tf.GradientTape(persistent=count > 1) as tape:
+            tape.watch(points)
+            selected = tf.gather(flat_outputs(points), targets, batch_dims=1)  # [p, K]
+            each = [selected[:, k] for k in range(count)] if count > 1 else []  # taken on the tape
+        if count == 1:
+            return tape.gradient(selected, points)[:, None], selected
+        return tf.stack([tape.gradient(value, points) for value in each], axis=1), selected
+
+    return flat_outputs, point_gradients
+
+
+def _path_calls(tf, path: Path, rank: int, flat_outputs, point_gradients, xla: bool):
+    """The body of every compiled call: a path's points built, their gradients (in branches),
+    weighted and finished as each mode asks."""
+
+    def path_calls(row_tensors, point_rows, alphas, weights, targets, branches, mode):
+        rows = dict(zip(path.row_fields, row_tensors))
+        at_points = {name: tf.gather(tensor, point_rows) for name, tensor in rows.items()}
+        shaped_alphas = tf.reshape(alphas, [-1, *[1] * rank])
+        points = path.points(at_points, shaped_alphas)
+        point_targets = tf.gather(targets, point_rows)
+        if mode == "values":  # F along the path, forward passes only
+            return tf.gather(flat_outputs(points), point_targets, batch_dims=1)
+        # Independent branches: the runtime runs them side by side on the CPU's cores, which
+        # kept both cores busier than one call of twice the size (measured in benchmarks/).
+        # Never more branches than points: an empty batch through a convolution or a
+        # BatchNormalization is an error on some CPUs' kernels.
+        sizes = tf.shape(points)[0] // branches + tf.cast(tf.range(branches) < tf.shape(points)[0] % branches, tf.int32)
+        parts = zip(tf.split(points, sizes, num=branches), tf.split(point_targets, sizes, num=branches))
+        grads, values = zip(*[point_gradients(p, t) for p, t in parts])
+        grads, values = tf.concat(grads, 0), tf.concat(values, 0)  # [p, K, ...], [p, K]
+        if mode == "idgi":  # the gradient's direction, as the share of each feature in |g|^2
+            squares = tf.square(grads)
+            total = tf.reduce_sum(squares, axis=list(range(2, rank + 2)), keepdims=True)
+            return tf.math.divide_no_nan(squares, total), values
+        grads = grads * tf.reshape(weights, [-1, 1, *[1] * rank])
+        velocity = path.velocity(at_points, shaped_alphas)
+        if velocity is not None:
+            grads = grads * velocity[:, None]
+        if mode == "points":  # each point's own contribution, finished with its row's tensors
+            return path.finish(grads, _with_target_axis(at_points)), values
+        # Sorted segments are summed in point order, as a reduction over a [rows, m] axis
+        # would; XLA has no sorted segment sum, only the unsorted one (another order).
+        if xla:
+            sums = tf.math.unsorted_segment_sum(grads, point_rows, tf.shape(targets)[0])
+        else:
+            sums = tf.math.segment_sum(grads, point_rows)
+        return path.finish(sums, _with_target_axis(rows)), values
+
+    return path_calls
+
+
 class GradientCore:
     """targets: how many outputs each row explains at once (K). Every point's forward pass is
     shared by its K targets, which take K backward passes from one tape; results gain a K axis
@@ -107,60 +185,12 @@ class GradientCore:
         self.batch_size = int(batch_size)
         self.branches = auto_branches() if branches is None else max(1, int(branches))
         rank = len(input_shape)
-        count = self.targets
         instances = tf.TensorSpec([None, *input_shape], tf.float32)
         vector = tf.TensorSpec([None], tf.float32)
         positions = tf.TensorSpec([None], tf.float64)  # alphas: a path may need them exact (Blur IG's sigmas)
         indices = tf.TensorSpec([None], tf.int32)
-        chosen = tf.TensorSpec([None, count], tf.int32)
-
-        def flat_outputs(x):
-            out = model_call(x)
-            return tf.reshape(tf.cast(out, tf.float32), [tf.shape(x)[0], -1])
-
-        def point_gradients(points, targets):
-            """dF_t/dx and F_t at each point for its K targets t: one forward pass, K backward."""
-            with tf.GradientTape(persistent=count > 1) as tape:
-                tape.watch(points)
-                selected = tf.gather(flat_outputs(points), targets, batch_dims=1)  # [p, K]
-                each = [selected[:, k] for k in range(count)] if count > 1 else []  # taken on the tape
-            if count == 1:
-                return tape.gradient(selected, points)[:, None], selected
-            return tf.stack([tape.gradient(value, points) for value in each], axis=1), selected
-
-        def path_calls(row_tensors, point_rows, alphas, weights, targets, branches, mode):
-            rows = dict(zip(path.row_fields, row_tensors))
-            at_points = {name: tf.gather(tensor, point_rows) for name, tensor in rows.items()}
-            shaped_alphas = tf.reshape(alphas, [-1, *[1] * rank])
-            points = path.points(at_points, shaped_alphas)
-            point_targets = tf.gather(targets, point_rows)
-            if mode == "values":  # F along the path, forward passes only
-                return tf.gather(flat_outputs(points), point_targets, batch_dims=1)
-            # Independent branches: the runtime runs them side by side on the CPU's cores, which
-            # kept both cores busier than one call of twice the size (measured in benchmarks/).
-            # Never more branches than points: an empty batch through a convolution or a
-            # BatchNormalization is an error on some CPUs' kernels.
-            sizes = tf.shape(points)[0] // branches + tf.cast(tf.range(branches) < tf.shape(points)[0] % branches, tf.int32)
-            parts = zip(tf.split(points, sizes, num=branches), tf.split(point_targets, sizes, num=branches))
-            grads, values = zip(*[self._point_gradients(p, t) for p, t in parts])
-            grads, values = tf.concat(grads, 0), tf.concat(values, 0)  # [p, K, ...], [p, K]
-            if mode == "idgi":  # the gradient's direction, as the share of each feature in |g|^2
-                squares = tf.square(grads)
-                total = tf.reduce_sum(squares, axis=list(range(2, rank + 2)), keepdims=True)
-                return tf.math.divide_no_nan(squares, total), values
-            grads = grads * tf.reshape(weights, [-1, 1, *[1] * rank])
-            velocity = path.velocity(at_points, shaped_alphas)
-            if velocity is not None:
-                grads = grads * velocity[:, None]
-            if mode == "points":  # each point's own contribution, finished with its row's tensors
-                return path.finish(grads, _with_target_axis(at_points)), values
-            # Sorted segments are summed in point order, as a reduction over a [rows, m] axis
-            # would; XLA has no sorted segment sum, only the unsorted one (another order).
-            if xla:
-                sums = tf.math.unsorted_segment_sum(grads, point_rows, tf.shape(targets)[0])
-            else:
-                sums = tf.math.segment_sum(grads, point_rows)
-            return path.finish(sums, _with_target_axis(rows)), values
+        chosen = tf.TensorSpec([None, self.targets], tf.int32)
+        flat_outputs, point_gradients = _gradient_functions(tf, model_call, self.targets)
 
         # One trace per run for each function; the branches share one traced gradient function.
         # A call with fewer points than branches uses a wrapper with fewer branches, traced on
@@ -169,6 +199,7 @@ class GradientCore:
         jit = xla or None
         self._outputs = tf.function(flat_outputs, input_signature=[instances], jit_compile=jit)
         self._point_gradients = tf.function(point_gradients, input_signature=[instances, chosen], jit_compile=jit)
+        path_calls = _path_calls(tf, path, rank, flat_outputs, self._point_gradients, xla)
         signature = [tuple(instances for _ in path.row_fields), indices, positions, vector, chosen]
 
         def compiled(branches, mode):
@@ -192,11 +223,11 @@ class GradientCore:
 
     def weighted_sums(self, rows: PathRows) -> tuple[np.ndarray, np.ndarray]:
         """-> (attributions [R, K, ...] float32, the targets' values F at every point [P, K])."""
-        results = None
+        results = np.zeros((0, self.targets), np.float32)  # no rows, no calls; else the first call's shape
         filled = np.zeros(len(rows.targets), bool)
         values = np.zeros((len(rows.point_rows), self.targets), np.float32)
         for start, stop, first, last, part, part_values in self._calls(rows, "sums"):
-            if results is None:
+            if start == 0:
                 results = np.zeros((len(rows.targets), *part.shape[1:]), part.dtype)
             # A row met for the first time takes its sum as computed (bit for bit, signed zeros
             # included); a row sliced over several calls adds the later slices to it.
@@ -212,10 +243,10 @@ class GradientCore:
         """Each point's own result instead of the rows' sums: its finished contribution
         (mode "points"; for the straight line w_k (x - x') dF/dx), or the share of each feature
         in |dF/dx|^2 (mode "idgi"). -> ([P, K, ...] float32, F at every point [P, K])."""
-        results = None
+        results = np.zeros((0, self.targets), np.float32)  # no points, no calls; else the first call's shape
         values = np.zeros((len(rows.point_rows), self.targets), np.float32)
         for start, stop, _, _, part, part_values in self._calls(rows, mode):
-            if results is None:
+            if start == 0:
                 results = np.zeros((len(rows.point_rows), *part.shape[1:]), part.dtype)
             results[start:stop] = part
             values[start:stop] = part_values

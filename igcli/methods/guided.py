@@ -45,11 +45,11 @@ class GuidedIntegratedGradients(OneTargetAtATime):
         x = start.copy()
         attributions = np.zeros_like(end)
         total = np.abs(end - start).sum(axis=1)
-        start_values = None
-        directions = values = None
+        start_values = values = np.zeros(0)  # F at the first point, and at the last step's start (IDGI)
+        directions = None
         for step in range(self.steps):
             grads, step_values = self._gradients(x.reshape(-1, *shape), rows.targets)
-            if start_values is None:
+            if step == 0:
                 start_values = step_values
             if self.idgi:  # the change of F over the last step, along the last step's direction
                 if directions is not None:

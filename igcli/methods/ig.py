@@ -23,7 +23,7 @@ class IntegratedGradients(RowMethod):
         self.alphas = np.asarray(alphas, np.float64)
         self.weights = np.asarray(weights, np.float32)
         self.idgi = idgi
-        self._shared_baseline = None  # (baseline, its outputs): see _baseline_outputs
+        self._shared_baseline: tuple[np.ndarray, np.ndarray] | None = None  # (baseline, its outputs): see _baseline_outputs
 
     @classmethod
     def build(

@@ -7,7 +7,7 @@ class StraightLine:
     """x' + alpha (x - x'): the velocity x - x' is the same at every point, so it multiplies the
     row's weighted gradient sum once, after the sum (Sundararajan et al. 2017)."""
 
-    row_fields = ("start", "delta")
+    row_fields: tuple[str, ...] = ("start", "delta")
 
     def row_tensors(self, x, baselines) -> dict:
         return {"start": baselines, "delta": x - baselines}
@@ -28,7 +28,10 @@ class GivenPoints:
     """Points the caller computed (Guided IG chooses each step from the last gradient): the core
     only differentiates them; finish returns the weighted gradients themselves."""
 
-    row_fields = ("point",)
+    row_fields: tuple[str, ...] = ("point",)
+
+    def row_tensors(self, x, baselines) -> dict:
+        return {"point": x}  # the points are the inputs themselves
 
     def points(self, rows: dict, alphas):
         return rows["point"]
@@ -50,7 +53,7 @@ class BlurPath:
     Its velocity d(point)/d(alpha) = -max_sigma d(blur)/d(sigma): exact (the kernels' derivative),
     or, with finite_step, PAIR saliency's forward difference (blur(sigma + step) - blur(sigma)) / step."""
 
-    row_fields = ("x",)
+    row_fields: tuple[str, ...] = ("x",)
 
     def __init__(self, max_sigma: float, image_shape: tuple, finite_step: float | None = None):
         if len(image_shape) != 3:

@@ -4,7 +4,11 @@ Every rule returns weights that sum to exactly 1, so a path whose gradient is co
 model) is integrated without error by every rule.
 """
 
+from __future__ import annotations
+
 import numpy as np
+
+from igcli.optiontype import ParsedOption, whole_or_auto
 
 METHODS = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")
 
@@ -32,3 +36,12 @@ def alphas_and_weights(method: str, steps: int) -> tuple[np.ndarray, np.ndarray]
         nodes, weights = np.polynomial.legendre.leggauss(n)
         return (nodes + 1) / 2, weights / 2
     raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+
+
+def parse_steps(text: str) -> int | str:
+    """--steps N -> N (at least 1); --steps auto -> "auto"."""
+    steps = whole_or_auto(text, "--steps", "a whole number")
+    return "auto" if steps is None else steps
+
+
+STEPS = ParsedOption("N|auto", parse_steps, int)  # --steps

@@ -46,8 +46,10 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def flat_inputs(path: Path, layout: list, dtypes: dict, run: Callable, model: LoadedModel) -> LoadedModel:
-    """A model of several inputs seen as one of a flat vector: completeness then sums over all."""
+def flat_inputs(path: Path, layout: list, dtypes: dict, run: Callable, **facts) -> LoadedModel:
+    """A model of several inputs seen as one of a flat vector: completeness then sums over all.
+    run: a forward function of the model's own inputs (a dict by name); facts: the rest of the
+    LoadedModel (output_shape, kind, path, description, ...)."""
     tf = _tensorflow()
     for name, shape in layout:
         if any(d is None for d in shape):
@@ -63,8 +65,4 @@ def flat_inputs(path: Path, layout: list, dtypes: dict, run: Callable, model: Lo
 
         return call
 
-    model.adapt = adapt
-    model.call = adapt(run)
-    model.input_shape = (sum(sizes),)
-    model.input_layout = layout
-    return model
+    return LoadedModel(call=adapt(run), input_shape=(sum(sizes),), input_dtype="float32", path=path, input_layout=layout, adapt=adapt, **facts)

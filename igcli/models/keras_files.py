@@ -70,6 +70,8 @@ def import_custom_objects(file: str) -> dict:
     if not path.is_file():
         raise UsageProblem(f"{path}: --custom-objects file not found")
     spec = importlib.util.spec_from_file_location(f"igcli_custom_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise UsageProblem(f"{path}: --custom-objects is not a Python file")
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
@@ -127,17 +129,11 @@ def load_keras(path: Path, unsafe: bool, custom_objects: dict, output_key: str |
             layout,
             dtypes,
             lambda feed: model(feed, training=False),
-            LoadedModel(
-                call=None,
-                input_shape=(),
-                input_dtype="float32",
-                output_shape=tuple(model.outputs[0].shape[1:]),
-                kind="keras",
-                path=path,
-                description=f"Keras model {model.name!r} with {len(layout)} inputs",
-                keras_model=model,
-                output_names=names,
-            ),
+            output_shape=tuple(model.outputs[0].shape[1:]),
+            kind="keras",
+            description=f"Keras model {model.name!r} with {len(layout)} inputs",
+            keras_model=model,
+            output_names=names,
         )
     return LoadedModel(
         call=lambda x: model(x, training=False),

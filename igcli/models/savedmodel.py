@@ -10,13 +10,8 @@ from igcli.models.adapter import LoadedModel, flat_inputs
 from igcli.tfimport import tensorflow as _tensorflow
 
 
-def load_saved_model(path: Path, signature: str | None, input_key: str | None, output_key: str | None) -> LoadedModel:
-    tf = _tensorflow()
-    try:
-        root = tf.saved_model.load(str(path))
-    except Exception as error:  # protobuf and op errors alike: one line for the user
-        message = " ".join(str(error).split())[:400]
-        raise UsageProblem(f"{path}: cannot load the SavedModel: {message}") from None
+def _signature(path: Path, root, signature: str | None):
+    """-> (the signature's name, its function): --signature, else serving_default, else the only one."""
     signatures = dict(getattr(root, "signatures", {}) or {})
     if not signatures:
         raise UsageProblem(f"{path}: the SavedModel has no signatures to call")
@@ -27,7 +22,17 @@ def load_saved_model(path: Path, signature: str | None, input_key: str | None, o
         name = next(iter(signatures))
     if name not in signatures:
         raise UsageProblem(f"{path}: no signature {name!r}; signatures: {', '.join(sorted(signatures))}")
-    function = signatures[name]
+    return name, signatures[name]
+
+
+def load_saved_model(path: Path, signature: str | None, input_key: str | None, output_key: str | None) -> LoadedModel:
+    tf = _tensorflow()
+    try:
+        root = tf.saved_model.load(str(path))
+    except Exception as error:  # protobuf and op errors alike: one line for the user
+        message = " ".join(str(error).split())[:400]
+        raise UsageProblem(f"{path}: cannot load the SavedModel: {message}") from None
+    name, function = _signature(path, root, signature)
     inputs = function.structured_input_signature[1]
     floats = {key: spec for key, spec in inputs.items() if spec.dtype.is_floating}
     outputs = function.structured_outputs
@@ -48,17 +53,11 @@ def load_saved_model(path: Path, signature: str | None, input_key: str | None, o
             layout,
             {k: spec.dtype for k, spec in inputs.items()},
             lambda feed: function(**feed)[out_key],
-            LoadedModel(
-                call=None,
-                input_shape=(),
-                input_dtype="float32",
-                output_shape=tuple(outputs[out_key].shape[1:]),
-                kind="savedmodel",
-                path=path,
-                description=f"SavedModel signature {name!r}, {len(layout)} inputs, output {out_key!r}",
-                output_names=list(outputs),
-                keep_alive=root,
-            ),
+            output_shape=tuple(outputs[out_key].shape[1:]),
+            kind="savedmodel",
+            description=f"SavedModel signature {name!r}, {len(layout)} inputs, output {out_key!r}",
+            output_names=list(outputs),
+            keep_alive=root,
         )
     key = _choose(path, "input", input_key, inputs, floats, "--input-key")
     dtype = inputs[key].dtype

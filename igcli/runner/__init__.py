@@ -1,5 +1,5 @@
-"""Runners: execute a run plan. local.py runs it in this process, ray_runner.py on a Ray cluster
-(--ray); group.py is the per-group step every runner shares."""
+"""Executors of a run plan, inside one frame (frame.py): local.py computes it in this process,
+cluster/ on a Ray cluster (--ray); group.py is the per-group step both share."""
 
 from __future__ import annotations
 
@@ -7,15 +7,25 @@ import time
 
 
 def run_explain(options, progress=None, warn=print):
-    """Plan, then run locally (or on a Ray cluster with --ray): the whole `igcli explain` job.
-    -> report.RunReport"""
-    if options.ray is not None:
-        from igcli.runner.ray_runner import run_ray
-
-        return run_ray(options, progress=progress, warn=warn)
+    """The whole `igcli explain` job: the plan made once, the frame opened, the executor run, the
+    frame closed. -> tally.Tally"""
     from igcli.plan import make_plan
-    from igcli.runner.local import run_local
+    from igcli.runner.frame import RunFrame
 
     started = time.perf_counter()
+    cluster = None
+    if options.ray is not None:
+        from igcli.runner.cluster.executor import ClusterRun
+
+        cluster = ClusterRun(options)  # its options checked in milliseconds, before the plan
     plan, bench = make_plan(options, warn)
-    return run_local(plan, bench, progress=progress, warn=warn, started=started)
+    if cluster is not None:
+        cluster.check(plan, warn)
+    frame = RunFrame(plan, warn, started)
+    if cluster is not None:
+        closing = cluster.run(plan, bench, frame, progress, warn)
+    else:
+        from igcli.runner.local import run_local
+
+        closing = run_local(plan, bench, frame, progress)
+    return frame.finish(closing)

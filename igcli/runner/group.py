@@ -9,6 +9,8 @@ from igcli import faithfulness
 from igcli.errors import InstanceError
 from igcli.results import Results
 
+REUSED = "reused"  # a row an earlier attempt finished with the same content (--resume)
+
 
 def explain_group(method, space, batch, plan) -> Results:
     targets, baselines, class_names, smoothing = plan.targets, plan.baselines, plan.class_names, plan.smoothing
@@ -27,7 +29,7 @@ def explain_group(method, space, batch, plan) -> Results:
         x = batch.arrays[rows]
         try:
             ids = [batch.ids[row] for row in rows]
-            baseline = baselines.make(x, batch.indices[rows], ids) if rows.size else None
+            baseline = baselines.make(x, batch.indices[rows], ids) if rows.size else x[:, None]  # no rows: empty, unused
             copies = smoothing.make(x, ids) if smoothing and rows.size else None
         except InstanceError as error:
             for row in rows:
@@ -69,13 +71,12 @@ def _map_rows(space, rows: np.ndarray, shape: tuple) -> np.ndarray:
     return space.map(rows.reshape(-1, *rows.shape[2:])).reshape(*rows.shape[:2], *shape)
 
 
-def mark_reusable(batch, journal) -> list[int]:
-    """Rows an earlier attempt finished with the same content: skipped by the method."""
+def mark_reusable(batch, finished) -> list[int]:
+    """Rows an earlier attempt finished with the same content (finished(id, content hash) says
+    which): skipped by the method, their values filled in by the executor."""
     rows = [
-        row
-        for row, (ident, error, extra) in enumerate(zip(batch.ids, batch.errors, batch.extras))
-        if error is None and journal.reusable(ident, extra.get("hash", ""))
+        row for row, (ident, error, extra) in enumerate(zip(batch.ids, batch.errors, batch.extras)) if error is None and finished(ident, extra.get("hash", ""))
     ]
     for row in rows:
-        batch.errors[row] = "reused"  # placeholder: filled from the journal after the method runs
+        batch.errors[row] = REUSED  # placeholder: the method skips the row
     return rows

@@ -11,24 +11,22 @@ arrays.py     attributions.h5 / .npz / arrays/*.npy
 tables.py     summary.csv, attributions.csv
 heatmaps.py   heatmaps/<id>.png, overview.png
 tokens.py     tokens.csv, tokens/<id>.html
-manifest.py   run.json
-report.py     report.html, written from the finished files (summary.csv, run.json, heatmaps)
+run_json.py   run.json
 shards.py     a cluster run's shards/*.h5 and the virtual attributions.h5 over them (--ray)
 outdir.py     the output directory, --overwrite and --resume
+selection.py  which sinks a plan writes to; every name in OUT a sink owns
+
+report.html is written last, from the finished files (igcli/report_page).
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from igcli.journal import Journal
-from igcli.results import Results
-from igcli.sinks import manifest, report
-from igcli.sinks.arrays import H5Writer, NumpyWriter, array_layout, open_array_writer
-from igcli.sinks.heatmaps import HeatmapWriter
-from igcli.sinks.shards import ShardOwner
-from igcli.sinks.tables import SummaryWriter, TableAttributionsWriter
-from igcli.sinks.tokens import TokenWriter
+if TYPE_CHECKING:
+    from igcli.results import Results
+
+FORMATS = ("h5", "npz", "npy")  # --format of the attribution arrays (arrays.py)
 
 
 class Sink(Protocol):
@@ -39,42 +37,3 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
     def abort(self) -> None: ...
-
-
-SINK_TYPES = (Journal, H5Writer, NumpyWriter, SummaryWriter, TableAttributionsWriter, HeatmapWriter, TokenWriter, ShardOwner)
-
-
-def owned_names() -> tuple[str, ...]:
-    """Every name igcli may write in OUT, whichever sinks this run uses: an earlier run's
-    tokens.csv goes with --overwrite even when this run writes none."""
-    return tuple(name for sink in SINK_TYPES for name in sink.OWNS) + manifest.OWNS + report.OWNS
-
-
-def summary_writer(plan) -> SummaryWriter:
-    return SummaryWriter(plan.out, plan.steps is None, plan.metrics, plan.targets.several)
-
-
-def heatmap_writer(plan, out=None) -> HeatmapWriter:
-    return HeatmapWriter(plan.out if out is None else out, plan.options, plan.preprocess, plan.targets.several)
-
-
-def open_sinks(plan, parameters: dict) -> list:
-    """The sinks this plan writes to, after the journal. Heatmaps and the feature table are for
-    attributions in input space; token tables for token models with --vocab."""
-    options, out = plan.options, plan.out
-    several = plan.targets.several
-    sinks = []
-    try:
-        sinks.append(open_array_writer(out, options.format, array_layout(plan), parameters))
-        sinks.append(summary_writer(plan))
-        if plan.input_kind == "table" and options.layer is None:
-            sinks.append(TableAttributionsWriter(out, list(plan.features), several))
-        if plan.draws_heatmaps:
-            sinks.append(heatmap_writer(plan))
-        if options.vocab:
-            sinks.append(TokenWriter(out, options.vocab, several))
-    except BaseException:
-        for sink in sinks:
-            sink.abort()
-        raise
-    return sinks

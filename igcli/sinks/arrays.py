@@ -11,13 +11,13 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from igcli.atomic import PartialFile, atomic_path
 from igcli.results import Results
 
-FORMATS = ("h5", "npz", "npy")
 ARRAY_NAMES = (
     "attributions",
     "ids",
@@ -39,7 +39,7 @@ INTEGER_ARRAYS = ("targets", "steps", "uninformative_baseline")
 def optional_arrays(plan) -> dict:
     """Arrays only the runs that compute them write (--steps auto, --metrics), with their shape per
     instance, so other runs keep their layout: name -> shape."""
-    shapes = {"steps": (), "error_estimate": ()} if plan.steps is None else {}
+    shapes: dict[str, tuple] = {"steps": (), "error_estimate": ()} if plan.steps is None else {}
     for metric in plan.metrics:
         shapes.update({metric: (), f"{metric}_curve": (plan.options.metric_steps + 1,)})
     return shapes
@@ -67,7 +67,7 @@ class H5Writer:
         self.file = h5py.File(self.partial.temporary, "w")
         text = h5py.string_dtype()
         self.layout = layout
-        self.datasets = {name: self._grow(name, text if name in TEXT_ARRAYS else _numeric_dtype(name), shape) for name, shape in layout.shapes().items()}
+        self.datasets = {name: self._grow(name, text if name in TEXT_ARRAYS else numeric_dtype(name), shape) for name, shape in layout.shapes().items()}
         for key, value in attributes.items():
             self.file.attrs[key] = "" if value is None else value
 
@@ -105,10 +105,10 @@ class NumpyWriter:
         self.out, self.fmt, self.layout = out, fmt, layout
         self.shapes = layout.shapes()
         self.work = Path(tempfile.mkdtemp(dir=out, prefix=".arrays-"))
-        self.raw = {}
+        self.raw: dict[str, BinaryIO] = {}
         self.rows = 0
-        self.dtypes = {}
-        self.text = {name: [] for name in TEXT_ARRAYS}
+        self.dtypes: dict[str, np.dtype] = {}
+        self.text: dict[str, list] = {name: [] for name in TEXT_ARRAYS}
 
     def append(self, results: Results) -> None:
         for name, data in self.layout.columns(results).items():
@@ -137,7 +137,7 @@ class NumpyWriter:
     def close(self) -> None:
         names = list(self.shapes)
         if self.rows == 0:
-            self.dtypes = {n: _numeric_dtype(n) for n in names if n not in self.text}
+            self.dtypes = {n: numeric_dtype(n) for n in names if n not in self.text}
             self.raw = {n: open(self.work / f"{_file_name(n)}.raw", "wb") for n in self.dtypes}
         framed = self.work / "framed"
         framed.mkdir()
@@ -166,7 +166,7 @@ def open_array_writer(out: Path, fmt: str, layout: ArrayLayout, attributes: dict
     return NumpyWriter(out, layout, fmt)
 
 
-def _numeric_dtype(name: str) -> np.dtype:
+def numeric_dtype(name: str) -> np.dtype:
     if name.startswith("attributions"):
         return np.dtype(np.float32)
     return np.dtype(np.int64 if name in INTEGER_ARRAYS else np.float64)
@@ -213,7 +213,7 @@ class ArrayLayout:
         }
         if self.targets is None:  # one target: today's layout, without the target axis
             per_target = {name: values[:, 0] for name, values in per_target.items()}
-        columns = {"ids": results.ids, "sources": results.sources, "status": results.statuses, **per_target}
+        columns: dict[str, Any] = {"ids": results.ids, "sources": results.sources, "status": results.statuses, **per_target}
         if self.inputs:  # the flat rows of several inputs, cut back into one array per input
             flat = columns.pop("attributions")
             sizes = np.cumsum([int(np.prod(shape)) for _, shape in self.inputs])[:-1]

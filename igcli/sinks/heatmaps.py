@@ -16,11 +16,14 @@ OVERVIEW_TILES = 24  # images on the contact sheet: the first ones explained
 class HeatmapWriter:
     """heatmaps/<id>.png (one target), or with several targets heatmaps/<id>/<target>.png per
     target (its class name, else its index) and, with --panel, heatmaps/<id>.png: the input and
-    a column per target."""
+    a column per target.
+
+    files=False: only overview.png, from the rows that carry their attributions (a cluster run's
+    driver, whose workers drew the heatmaps); overview=False: only the heatmaps (those workers)."""
 
     OWNS = ("heatmaps", "overview.png")
 
-    def __init__(self, out: Path, config, preprocess, several: bool = False):
+    def __init__(self, out: Path, config, preprocess, several: bool = False, files: bool = True, overview: bool = True):
         from igcli import render
 
         self.render = render
@@ -29,7 +32,8 @@ class HeatmapWriter:
         self.config = config
         self.preprocess = preprocess
         self.several = several
-        self.tiles = []
+        self.draws_files, self.draws_overview = files, overview
+        self.tiles: list = []
 
     def files(self, results: Results, row: int) -> list[Path]:
         """The heatmap files of one explained instance."""
@@ -52,9 +56,13 @@ class HeatmapWriter:
         for row, error in enumerate(results.errors):
             if error is not None:
                 continue
-            files = self.files(results, row)  # one per target (then the panel), or the instance's one
-            kept = results.extras[row].get("reused") and all(path.exists() for path in files)  # --resume: already drawn
-            want_tile = len(self.tiles) < OVERVIEW_TILES
+            want_tile = self.draws_overview and len(self.tiles) < OVERVIEW_TILES
+            if self.draws_files:
+                files = self.files(results, row)  # one per target (then the panel), or the instance's one
+                kept = results.extras[row].get("reused") and all(path.exists() for path in files)  # --resume: already drawn
+            else:
+                files, kept = [], True
+                want_tile = want_tile and bool(np.isfinite(results.attributions[row]).any())
             if kept and not want_tile:
                 continue
             pixels = self.preprocess.to_pixels(results.inputs[row])

@@ -17,18 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from igcli.atomic import atomic_path
-from igcli.sinks.arrays import ArrayLayout, _numeric_dtype
+from igcli.results import Results
+from igcli.sinks.arrays import ArrayLayout, numeric_dtype
 
-OWNS = ("shards",)
 DIRECTORY = "shards"
 _NAME = re.compile(r"^[0-9]+-[0-9a-f]+-[0-9a-f]+\.h5$")
-
-
-class ShardOwner:
-    """The shards folder, for --overwrite (igcli.sinks.owned_names): a local run that replaces a
-    cluster run's results removes it too."""
-
-    OWNS = OWNS
 
 
 def write_shard(out: Path, name: str, arrays: dict) -> int:
@@ -119,6 +112,41 @@ class ShardIndex:
         return self.rows.get((ident, digest))
 
 
+class ShardedArrays:
+    """The attribution arrays of a cluster run, a sink like the others: it takes the driver's
+    results (their attributions stay in the shards; extras["shard"] says where each row is:
+    shard name, row, the shard's rows) and at close writes attributions.h5 over the shards, then
+    removes the shards nobody points at. A failed run leaves every shard for --resume."""
+
+    OWNS = ("shards",)
+
+    def __init__(self, out: Path, layout: ArrayLayout, attributes: dict):
+        self.out, self.layout, self.attributes = out, layout, attributes
+        self.columns: list[dict] = []
+        self.places: list[tuple[str, int, int]] = []
+        self.shards = self.removed = 0  # after close: the shards attributions.h5 points at, those removed
+
+    def append(self, results: Results) -> None:
+        columns = self.layout.columns(results)
+        self.columns.append({name: np.asarray(values) for name, values in columns.items() if not name.startswith("attributions")})
+        self.places += [extra["shard"] for extra in results.extras]
+
+    def close(self) -> None:
+        count = len(self.places)
+        if self.columns:
+            columns = {name: np.concatenate([group[name] for group in self.columns]) for name in self.columns[0]}
+        else:
+            columns = {name: np.zeros((0, *shape)) for name, shape in self.layout.shapes().items()}
+        shard_of = np.array([shard for shard, _, _ in self.places], dtype=object)
+        row_of = np.array([row for _, row, _ in self.places], np.int64)
+        sizes = {shard: size for shard, _, size in self.places}
+        write_virtual_file(self.out, count, shard_of, row_of, sizes, self.layout, columns, self.attributes)
+        self.shards, self.removed = len(sizes), remove_unused(self.out, set(sizes))
+
+    def abort(self) -> None:
+        pass  # the shards are what --resume continues from
+
+
 def write_virtual_file(
     out: Path, count: int, shard_of: np.ndarray, row_of: np.ndarray, shard_sizes: dict, layout: ArrayLayout, columns: dict, attributes: dict
 ) -> None:
@@ -145,7 +173,7 @@ def write_virtual_file(
                 if values.dtype.kind in "OUS":
                     handle.create_dataset(name, data=values.astype(str).astype(object), dtype=text)
                 else:
-                    handle.create_dataset(name, data=values.astype(_numeric_dtype(name)))
+                    handle.create_dataset(name, data=values.astype(numeric_dtype(name)))
             for key, value in attributes.items():
                 handle.attrs[key] = "" if value is None else value
 

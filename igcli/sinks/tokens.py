@@ -8,20 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from igcli.atomic import write_text
-from igcli.errors import UsageProblem
+from igcli.data.vocab import read_vocab
 from igcli.sinks.tables import CsvSink
-
-
-def read_vocab(path: str | Path) -> list[str]:
-    """One token per line; the line number (from 0) is the token id."""
-    path = Path(path)
-    try:
-        tokens = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise UsageProblem(f"{path}: cannot read the vocabulary ({error})") from None
-    if not tokens:
-        raise UsageProblem(f"{path}: empty vocabulary")
-    return tokens
 
 
 def token_html(ident: str, tokens: list[str], attributions: np.ndarray, caption: str) -> str:

@@ -1,10 +1,10 @@
-"""What runs on a Ray cluster's workers for `igcli explain --ray` (the driver is ray_runner.py).
+"""What runs on a Ray cluster's workers for `igcli explain --ray` (the driver is pipeline.py).
 
 ExplainWorker, one per actor of the pool, loads the model once and turns groups of image files
 (their bytes, as Ray Data's read_binary_files delivers them) into results with igcli's own engine:
-decode_image, explain_group, the same code a local run uses. write_outputs, a light task after
-it, writes each group's shard (sinks/shards.py) and heatmaps straight into OUT and hands the
-driver only the small per-instance values.
+decode_image and image_batch, then explain_group, the same code a local run uses. write_outputs
+(writes.py), a light task after it, writes each group's shard and heatmaps straight into OUT and
+hands the driver only the small per-instance values.
 
 Everything a worker needs arrives as constructor or call arguments (the pickled plan, the
 listing, the driver's working directory), never through environment variables: a running
@@ -17,12 +17,13 @@ import os
 import pickle
 import socket
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from igcli.runner.group import REUSED
 
 # What travels from the workers to the driver per instance (and its type): where it is, how it
 # went, the worker's figures, and `record`: every value of the instance but its attributions
@@ -47,7 +48,6 @@ SMALL = {
     "cpu_seconds": np.float64,
     "record": object,
 }
-REUSED = "reused"  # status of a row an earlier attempt finished with the same content (--resume)
 
 
 def assigned_cpus() -> int:
@@ -87,7 +87,7 @@ class ExplainWorker:
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self.cpus = assigned_cpus()
         self.decoder = ThreadPoolExecutor(max_workers=self.cpus)  # decoding in as many threads as this worker has CPUs
-        self.method = None  # loaded with the first group that has work: a --resume with nothing new needs no TensorFlow
+        self.method: Any = None  # loaded with the first group that has work: a --resume with nothing new needs no TensorFlow
         self.batch_size = self.branches = -1
         self.ready = float("nan")
         self.calls = 0  # groups that needed the model: the first one also traces the gradient function
@@ -113,56 +113,55 @@ class ExplainWorker:
         self.ready = time.time()
 
     def __call__(self, batch: dict) -> dict:
-        from igcli.data.batch import Batch
-        from igcli.data.images import decode_image
         from igcli.results import Results
         from igcli.runner.group import explain_group
 
         started, cpu = time.perf_counter(), time.process_time()
-        rows = sorted((*self._locate(path), position) for position, path in enumerate(batch["path"]))  # input order
-        size = len(rows)
-        indices = np.array([index for index, _, _ in rows], np.int64)
-        ids = [self.listing.column("id")[row].as_py() for _, row, _ in rows]
-        known = [self.listing.column("known")[row].as_py() for _, row, _ in rows]
-        decoded = list(
-            self.decoder.map(
-                lambda position: decode_image(bytes(batch["bytes"][position]), self.shape[-1], self.shape[:2], self.images),
-                [position for _, _, position in rows],
-            )
-        )
-        pixels = np.zeros((size, *self.shape), np.float32)
-        errors, extras, previous = [], [], []
-        for row, ((image, error, original_size, digest), earlier) in enumerate(zip(decoded, known)):
-            match = _previous(earlier, digest) if error is None else None
-            previous.append(match)
-            errors.append(REUSED if match else error)  # a reused row is not computed again
-            extras.append({"original_size": original_size, "hash": digest, "reused": bool(match)})
-            if image is not None:
-                pixels[row] = image
-        inputs = self.plan.preprocess.apply(pixels)
-        inputs[[e is not None and e != REUSED for e in errors]] = 0
-        sources = [str(batch["path"][position]) for _, _, position in rows]
-        batch_of = Batch(indices, ids, sources, inputs, errors, extras)
+        group, previous = self._group(batch)
         loading = cpu_loading = 0.0
-        if any(error is None for error in errors):
+        if any(error is None for error in group.errors):
             if self.method is None:
                 tick, cpu_tick = time.perf_counter(), time.process_time()
                 self._load()
                 loading, cpu_loading = time.perf_counter() - tick, time.process_time() - cpu_tick
-            results = explain_group(self.method, self.space, batch_of, self.plan)
+            results = explain_group(self.method, self.space, group, self.plan)
             self.calls += 1
         else:  # nothing to compute: every row reused or unreadable
             plan = self.plan
-            results = Results.empty(batch_of, tuple(plan.stored_shape), plan.targets.count, plan.metrics, plan.options.metric_steps)
+            results = Results.empty(group, tuple(plan.stored_shape), plan.targets.count, plan.metrics, plan.options.metric_steps)
         seconds = time.perf_counter() - started - loading  # decoding and explaining; the model's loading is in worker_ready
         cpu = time.process_time() - cpu - cpu_loading  # this process's CPU time meanwhile: less than seconds when others took the CPU
-        statuses = [REUSED if extra["reused"] else status for extra, status in zip(extras, results.statuses)]
+        return self._values(results, previous, seconds, cpu)
+
+    def _group(self, batch: dict):
+        """-> (the group's images decoded as a Batch in input order, rows an earlier attempt
+        finished marked reused; per row the (hash, shard, row, size) of that attempt, or None)."""
+        from igcli.data.images import decode_image, image_batch
+        from igcli.runner.group import mark_reusable
+
+        rows = sorted((*self._locate(path), position) for position, path in enumerate(batch["path"]))  # input order
+        indices = np.array([index for index, _, _ in rows], np.int64)
+        ids = [self.listing.column("id")[row].as_py() for _, row, _ in rows]
+        known = [self.listing.column("known")[row].as_py() for _, row, _ in rows]
+        positions = [position for _, _, position in rows]
+        decoded = list(self.decoder.map(lambda p: decode_image(bytes(batch["bytes"][p]), self.shape[-1], self.shape[:2], self.images), positions))
+        group = image_batch(indices, ids, [str(batch["path"][p]) for p in positions], decoded, self.shape, self.plan.preprocess)
+        found = {ident: _previous(earlier, extra["hash"]) for ident, earlier, extra in zip(ids, known, group.extras)}
+        reused = set(mark_reusable(group, lambda ident, _: found[ident] is not None))
+        for row in reused:
+            group.extras[row]["reused"] = True
+        return group, [found[ident] if row in reused else None for row, ident in enumerate(ids)]
+
+    def _values(self, results, previous: list, seconds: float, cpu: float) -> dict:
+        """What goes on to the write task: SMALL's columns, the attributions and the model inputs."""
+        size = len(results.ids)
+        statuses = [REUSED if extra.get("reused") else status for extra, status in zip(results.extras, results.statuses)]
         arrays = results.to_arrays()
         attributions = arrays.pop("attributions").astype(np.float32)
         return {
-            "index": indices,
-            "id": np.array(ids, dtype=str),
-            "hash": np.array([e["hash"] for e in extras], dtype=str),
+            "index": np.asarray(results.indices, np.int64),
+            "id": np.array(results.ids, dtype=str),
+            "hash": np.array([e["hash"] for e in results.extras], dtype=str),
             "status": np.array(statuses, dtype=str),
             "error": np.array(["" if e in (None, REUSED) else e for e in results.errors], dtype=str),
             "shard": np.array([m[1] if m else "" for m in previous], dtype=str),
@@ -179,7 +178,7 @@ class ExplainWorker:
             "cpu_seconds": np.full(size, cpu / max(size, 1)),
             "record": _pickled_rows(arrays),
             "attributions": attributions,
-            "inputs": inputs,
+            "inputs": results.inputs,
         }
 
     def _locate(self, path) -> tuple[int, int]:
@@ -230,48 +229,3 @@ def unpickled_rows(rows) -> dict:
     """The inverse of _pickled_rows: the arrays, one row per instance."""
     records = [unpickled_row(row) for row in rows]
     return {name: np.stack([record[name] for record in records]) for name in records[0]} if records else {}
-
-
-def write_outputs(batch: dict, plan, out: str, run: str) -> dict:
-    """A light task after the workers: this group's shard and heatmaps into OUT; the small
-    per-instance values go on to the driver. A retried task writes a new shard (never over one
-    the driver may already point at) and rewrites the same heatmaps."""
-    from igcli.results import Results
-    from igcli.sinks.shards import read_attributions, write_shard
-
-    started = time.perf_counter()
-    out = Path(out)
-    size = len(batch["index"])
-    reused = batch["status"] == REUSED
-    computed = np.flatnonzero(~reused)
-    several = plan.targets.several
-    arrays = unpickled_rows(batch["record"])
-    arrays["attributions"] = np.array(batch["attributions"])  # Ray hands batches read-only
-    results = Results.from_arrays(arrays, inputs=batch["inputs"], reused=reused)
-    shard, shard_row, shard_size = batch["shard"].astype(object), batch["shard_row"].copy(), batch["shard_size"].copy()
-    if plan.draws_heatmaps:  # first: a shard on disk means its heatmaps are too
-        from igcli.sinks import heatmap_writer
-        from igcli.sinks.heatmaps import OVERVIEW_TILES
-
-        heatmaps = heatmap_writer(plan, out)
-        missing = [row for row in np.flatnonzero(reused) if not heatmaps.drawn(results, row)]
-        for row in missing:  # --resume: a heatmap deleted since is drawn again, from the shard that holds the row
-            stored = read_attributions(out, str(shard[row]), int(shard_row[row]))
-            results.attributions[row] = stored if several else stored[None]
-        heatmaps.tiles = [None] * OVERVIEW_TILES  # the driver draws overview.png, once
-        errors = [None if r else e for r, e in zip(reused, results.errors)]  # reused: drawn when missing
-        heatmaps.append(replace(results, errors=errors))
-    if computed.size:  # then the shard, written once under a name of its own: the group's commit
-        name = f"{int(batch['index'][computed].min()):09d}-{run}-{uuid.uuid4().hex[:8]}.h5"
-        rows = {key: values[computed] for key, values in results.to_arrays().items()}
-        if not several:  # attributions.h5's layout: without the target axis for one target
-            rows["attributions"] = rows["attributions"][:, 0]
-        write_shard(out, name, rows)
-        shard[computed] = name
-        shard_row[computed] = np.arange(computed.size)
-        shard_size[computed] = computed.size
-    small = {name: batch[name] for name in SMALL if name in batch}
-    small.update(
-        shard=shard.astype(str), shard_row=shard_row, shard_size=shard_size, write_seconds=np.full(size, (time.perf_counter() - started) / max(size, 1))
-    )
-    return small

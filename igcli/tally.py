@@ -1,19 +1,17 @@
-"""What a run reports: counts, failures, the completeness gate, timings; and run.json's content."""
+"""The run's tally: counts, failures, the completeness gate, steps and metrics, added up a group
+at a time by whichever executor computes the run (run.json and the closing line are made from it)."""
 
 from __future__ import annotations
 
-import platform
-import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from igcli import __version__
-from igcli.results import UNINFORMATIVE_SHARE, Results
+from igcli.results import Results
 
 
 @dataclass
-class RunReport:
+class Tally:
     out: str
     instances: int = 0
     explained: int = 0
@@ -38,8 +36,10 @@ class RunReport:
             return 1
         return 3 if self.over_max_delta else 0
 
-    def tally(self, results: Results, max_delta: float | None) -> None:
+    def add(self, results: Results, max_delta: float | None) -> None:
+        """Count one group of results (reused rows, marked in their extras, included)."""
         self.instances += len(results.ids)
+        self.reused += sum(1 for extra in results.extras if extra.get("reused"))
         for ident, source, error in zip(results.ids, results.sources, results.errors):
             if error is None:
                 self.explained += 1
@@ -67,7 +67,7 @@ class RunReport:
 
     def _tally_steps(self, results: Results, ok: np.ndarray, names: np.ndarray, max_delta: float | None) -> None:
         steps = results.steps
-        if steps is None or not np.any(steps[ok] >= 0):
+        if not np.any(steps[ok] >= 0):
             return
         reused = np.array([bool(extra.get("reused")) for extra in results.extras])
         for row in np.flatnonzero(ok):
@@ -94,64 +94,3 @@ def _steps_bin(steps: int) -> str:
     """Powers of two: 1-16, 17-32, 33-64, ..."""
     high = max(16, 1 << (max(steps, 1) - 1).bit_length())
     return f"{1 if high == 16 else high // 2 + 1}-{high}"
-
-
-def manifest(plan, parameters: dict, report: RunReport) -> dict:
-    """run.json: the resolved configuration, versions, counts, timings, errors."""
-    import h5py
-    import keras
-    import tensorflow as tf
-
-    return {
-        "igcli_version": __version__,
-        "configuration": asdict(plan.options),
-        "resolved": parameters,
-        "versions": {
-            "python": platform.python_version(),
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "numpy": np.__version__,
-            "h5py": h5py.__version__,
-        },
-        "model": plan.model_facts,
-        "counts": {
-            "instances": report.instances,
-            "explained": report.explained,
-            "reused": report.reused,
-            "computed": report.explained - report.reused,
-            "failed": report.failed,
-            "skipped_files": len(report.skipped),
-            "uninformative_baselines": len(report.uninformative),
-        },
-        "uninformative_baselines": {"share": UNINFORMATIVE_SHARE, "ids": report.uninformative},
-        "max_relative_delta": report.max_relative_delta,
-        "over_max_delta": report.over_max_delta,
-        "stopped_early": report.stopped_early,
-        "exit_code": report.exit_code,
-        **({"adaptive": _adaptive_section(plan, report)} if plan.steps is None else {}),
-        **(
-            {
-                "metrics": report.metric_means,
-                "metric_steps": plan.options.metric_steps,
-                "metric_forward_passes": (report.explained - report.reused) * plan.metric_passes,
-            }
-            if plan.metrics
-            else {}
-        ),
-        "timings": report.timings,
-        "errors": report.errors,
-        "skipped_files": report.skipped,
-        "command": sys.argv,
-    }
-
-
-def _adaptive_section(plan, report: RunReport) -> dict:
-    histogram = dict(sorted(report.steps_histogram.items(), key=lambda item: int(item[0].split("-")[0])))
-    return {
-        "tolerance": plan.options.tolerance,
-        "max_steps": plan.options.max_steps,
-        "gradient_evaluations": report.gradient_evaluations,
-        "steps_histogram": histogram,
-        "hit_max_steps": len(report.hit_max_steps),
-        "hit_max_steps_ids": report.hit_max_steps,
-    }

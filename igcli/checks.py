@@ -1,0 +1,62 @@
+"""How the options combine: what each option's type cannot see alone, refused in milliseconds,
+before TensorFlow is imported. Every value here is already parsed (igcli/options.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from igcli.errors import UsageProblem
+from igcli.methods.quadrature import alphas_and_weights
+from igcli.options import ExplainOptions
+
+
+def check_combinations(options: ExplainOptions) -> tuple[str, int | None]:
+    """-> (the quadrature rule, the steps: None for --steps auto)."""
+    steps = None if options.steps == "auto" else int(options.steps)
+    rule = options.method or ("gausslegendre" if steps else "riemann_trapezoid")
+    if steps is None:
+        from igcli.methods.adaptive import MIN_STEPS
+
+        if rule != "riemann_trapezoid":
+            raise UsageProblem(
+                "--steps auto refines nested points, keeping every gradient already computed: it works with --method riemann_trapezoid "
+                f"(its default); {rule}'s points are not nested"
+            )
+        if options.max_steps < MIN_STEPS:
+            raise UsageProblem(f"--max-steps {options.max_steps}: must be at least {MIN_STEPS} (the first mesh of --steps auto)")
+    _check_methods(options, steps)
+    try:
+        alphas_and_weights(rule, steps or 2)
+    except ValueError as error:
+        raise UsageProblem(f"--method {rule}: {error}") from None
+    if not Path(options.model).exists():  # before the seconds of importing TensorFlow
+        raise UsageProblem(f"{options.model}: no such model file or directory")
+    return rule, steps
+
+
+def _check_methods(options: ExplainOptions, steps: int | None) -> None:
+    """The path, IDGI and SmoothGrad options, and how they combine with the rest."""
+    if options.path != "straight":
+        if steps is None:
+            raise UsageProblem(f"--steps auto refines the straight path only; give --path {options.path} a number of steps")
+        if options.path == "guided" and options.method is not None:
+            raise UsageProblem("--method does not apply to --path guided: Guided IG takes its own steps (--steps)")
+        if options.path == "blur" and (options.baseline.kind != "zero" or options.baseline_samples != 1):
+            raise UsageProblem("--path blur starts from the blurred input: --baseline and --baseline-samples do not apply")
+    if options.idgi and steps is None:
+        raise UsageProblem("--idgi weighs a fixed set of points; give --steps a number")
+    if options.smooth_squared and not options.smooth:
+        raise UsageProblem("--smooth-squared needs --smooth N")
+    if options.smooth_squared and options.max_delta is not None:
+        raise UsageProblem("--max-delta: squared attributions (--smooth-squared) have no completeness to check")
+
+
+def check_method_fits(options: ExplainOptions, model, space) -> None:
+    """What needs the model and the attribution space to check."""
+    if options.path == "blur" and (len(space.shape) != 3 or space.to_space is not None or model.input_layout):
+        raise UsageProblem(
+            f"--path blur blurs images (height, width, channels) at the model input; these are {tuple(space.shape)}"
+            + (" at a layer" if space.to_space is not None else "")
+        )
+    if options.smooth and "int" in str(model.input_dtype):
+        raise UsageProblem("--smooth adds noise to the input: token ids cannot take it")

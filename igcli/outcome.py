@@ -1,0 +1,54 @@
+"""What a person or a pipeline reads when `igcli explain` ends: the --json summary on stdout, or
+the closing lines on stderr (the counts, each failure, the instances that need a look)."""
+
+from __future__ import annotations
+
+from igcli.tally import Tally
+
+SHOWN = 20  # ids named in one line; more end in " ..."
+
+
+def json_summary(tally: Tally) -> dict:
+    return {
+        "out": tally.out,
+        "instances": tally.instances,
+        "explained": tally.explained,
+        "failed": tally.failed,
+        "max_relative_delta": tally.max_relative_delta,
+        "timings": tally.timings,
+        "errors": tally.errors,
+        "over_max_delta": tally.over_max_delta,
+        **({"gradient_evaluations": tally.gradient_evaluations, "hit_max_steps": tally.hit_max_steps} if tally.steps_histogram else {}),
+        "exit_code": tally.exit_code,
+    }
+
+
+def closing_lines(tally: Tally, options, counts: bool = True) -> list[str]:
+    """counts: the count and failure lines too (not under --json, which says the same on stdout)."""
+    lines = []
+    if counts:
+        lines.append(f"igcli: explained {tally.explained} of {tally.instances} instances into {tally.out}")
+        lines += [f"igcli: failed {error['source']}: {error['error']}" for error in tally.errors]
+        if tally.stopped_early:
+            lines.append("igcli: stopped at the first failure (--fail-fast)")
+    if tally.uninformative:
+        lines.append(
+            f"igcli: {len(tally.uninformative)} instance(s) with an uninformative baseline, |F(x) - F(x')| under "
+            f"1% of |F(x)|: {_shown(tally.uninformative)} (their attributions explain almost no change; try another --baseline)"
+        )
+    if tally.hit_max_steps:
+        lines.append(
+            f"igcli: {len(tally.hit_max_steps)} instance(s) stopped at --max-steps {options.max_steps} above --tolerance "
+            f"{options.tolerance}: {_shown(tally.hit_max_steps)} (raise --max-steps, or the tolerance)"
+        )
+    if tally.over_max_delta:
+        reached = " or --max-steps reached" if tally.hit_max_steps else ""
+        lines.append(
+            f"igcli: relative completeness error above --max-delta {options.max_delta}{reached} for "
+            f"{len(tally.over_max_delta)} instance(s): {_shown(tally.over_max_delta)} (raise --steps)"
+        )
+    return lines
+
+
+def _shown(ids: list) -> str:
+    return ", ".join(ids[:SHOWN]) + (" ..." if len(ids) > SHOWN else "")

@@ -1,0 +1,83 @@
+"""A cluster run's own options (--ray, --workers, --gpus-per-worker, --cpus-per-worker), checked
+without importing Ray, before the plan: a typo fails in milliseconds."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+from igcli.errors import UsageProblem
+from igcli.optiontype import Given, ParsedOption
+
+MISSING = "--ray needs Ray, which is not installed here: pip install 'igcli[ray]'"
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    address: str  # local, auto or the cluster's address
+    min_workers: int
+    max_workers: int | None  # None: as many as the cluster holds when the run starts
+    cpus: int  # per worker
+    gpus: int  # per worker, whole
+
+
+@dataclass(frozen=True)
+class Workers(Given):
+    """--workers N, MIN:MAX or auto (1 up to as many as the cluster holds: MAX None)."""
+
+    low: int
+    high: int | None
+
+
+def parse_workers(given: str) -> Workers:
+    text = given.strip()
+    low, high = 1, None
+    if text != "auto":
+        parts = text.split(":")
+        try:
+            if len(parts) == 1:
+                low = high = int(parts[0])
+            elif len(parts) == 2:
+                low, high = int(parts[0]), (None if parts[1].strip() == "auto" else int(parts[1]))
+            else:
+                raise ValueError
+        except ValueError:
+            raise UsageProblem(f"--workers {text!r}: expected N, MIN:MAX or auto") from None
+        if low < 1 or (high is not None and high < low):
+            raise UsageProblem(f"--workers {text}: needs 1 <= MIN <= MAX")
+    return Workers(low, high, text=given)
+
+
+def parse_gpus(text: str) -> float:
+    gpus = float(text)
+    if gpus < 0 or gpus != int(gpus):
+        raise UsageProblem(f"--gpus-per-worker {gpus:g}: whole GPUs only (TensorFlow runs out of memory on a shared one)")
+    return gpus
+
+
+WORKERS = ParsedOption("N|MIN:MAX|auto", parse_workers, Workers)  # --workers
+GPUS = ParsedOption("N", parse_gpus, float)  # --gpus-per-worker
+
+
+def cluster_settings(options) -> ClusterSettings:
+    """--ray, with --workers, --gpus-per-worker, --cpus-per-worker (parsed by their types)."""
+    address = str(options.ray).strip()
+    if not address:
+        raise UsageProblem("--ray: expected local, auto or the cluster's ADDRESS (host:port or ray://host:port)")
+    workers = options.workers
+    return ClusterSettings(address, workers.low, workers.high, int(options.cpus_per_worker), int(options.gpus_per_worker))
+
+
+def check_cluster_run(options) -> ClusterSettings:
+    """Everything about --ray that can be refused in milliseconds, before the plan."""
+    settings = cluster_settings(options)
+    if options.format != "h5":
+        raise UsageProblem(
+            f"--format {options.format}: a cluster run writes attributions.h5, a virtual dataset over OUT/shards/ (no copy); use --format h5 with --ray"
+        )
+    if Path(options.inputs).suffix.lower() in (".npy", ".npz", ".csv") and Path(options.inputs).is_file():
+        raise UsageProblem(f"{options.inputs}: --ray explains images (a folder, a glob or a file); run .npy, .npz and .csv inputs without --ray")
+    if importlib.util.find_spec("ray") is None or importlib.util.find_spec("pyarrow") is None:
+        raise UsageProblem(MISSING)
+    return settings

@@ -1,0 +1,50 @@
+"""Which sinks a plan writes to, and every name in OUT that a sink owns (--overwrite)."""
+
+from __future__ import annotations
+
+from igcli import report_page
+from igcli.journal import Journal
+from igcli.sinks import run_json
+from igcli.sinks.arrays import H5Writer, NumpyWriter, array_layout, open_array_writer
+from igcli.sinks.heatmaps import HeatmapWriter
+from igcli.sinks.shards import ShardedArrays
+from igcli.sinks.tables import SummaryWriter, TableAttributionsWriter
+from igcli.sinks.tokens import TokenWriter
+
+SINK_TYPES = (Journal, H5Writer, NumpyWriter, SummaryWriter, TableAttributionsWriter, HeatmapWriter, TokenWriter, ShardedArrays)
+
+
+def owned_names() -> tuple[str, ...]:
+    """Every name igcli may write in OUT, whichever sinks this run uses: an earlier run's
+    tokens.csv goes with --overwrite even when this run writes none."""
+    return tuple(name for sink in SINK_TYPES for name in sink.OWNS) + run_json.OWNS + report_page.OWNS
+
+
+def summary_writer(plan) -> SummaryWriter:
+    return SummaryWriter(plan.out, plan.steps is None, plan.metrics, plan.targets.several)
+
+
+def heatmap_writer(plan, out=None, files: bool = True, overview: bool = True) -> HeatmapWriter:
+    return HeatmapWriter(plan.out if out is None else out, plan.options, plan.preprocess, plan.targets.several, files=files, overview=overview)
+
+
+def open_sinks(plan, parameters: dict) -> list:
+    """The sinks this plan writes to, after the journal. Heatmaps and the feature table are for
+    attributions in input space; token tables for token models with --vocab."""
+    options, out = plan.options, plan.out
+    several = plan.targets.several
+    sinks = []
+    try:
+        sinks.append(open_array_writer(out, options.format, array_layout(plan), parameters))
+        sinks.append(summary_writer(plan))
+        if plan.input_kind == "table" and options.layer is None:
+            sinks.append(TableAttributionsWriter(out, list(plan.features), several))
+        if plan.draws_heatmaps:
+            sinks.append(heatmap_writer(plan))
+        if options.vocab:
+            sinks.append(TokenWriter(out, options.vocab, several))
+    except BaseException:
+        for sink in sinks:
+            sink.abort()
+        raise
+    return sinks
