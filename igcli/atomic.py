@@ -16,7 +16,8 @@ def partial_name(path: Path) -> Path:
 @contextmanager
 def atomic_path(path: Path, durable: bool = False):
     """A temporary path to write; renamed onto `path` when the block ends, removed if it raises.
-    durable: flush the file to disk before the rename (a journal entry must survive a crash)."""
+    durable: the file flushed to disk before the rename and the rename after it (its folder
+    flushed too): a journal entry must survive a crash or a disk that stops midway."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = partial_name(path)
@@ -26,14 +27,24 @@ def atomic_path(path: Path, durable: bool = False):
             with open(temporary, "rb+") as handle:
                 os.fsync(handle.fileno())
         os.replace(temporary, path)
+        if durable:
+            _sync_folder(path.parent)
     except BaseException:
         remove(temporary)
         raise
 
 
-def write_text(path: Path, text: str) -> None:
-    with atomic_path(path) as temporary:
+def write_text(path: Path, text: str, durable: bool = False) -> None:
+    with atomic_path(path, durable) as temporary:
         temporary.write_text(text, encoding="utf-8")
+
+
+def _sync_folder(folder: Path) -> None:
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
 
 
 class PartialFile:

@@ -17,6 +17,7 @@ import click
 from igcli import __version__
 from igcli.errors import IgcliError, tensorflow_error_line
 from igcli.options import ExplainOptions, cli_fields
+from igcli.stopping import Stopped
 
 
 class OneLineErrors(click.Group):
@@ -26,6 +27,9 @@ class OneLineErrors(click.Group):
         debug = "--debug" in (sys.argv[1:] if args is None else list(args))
         try:
             code = super().main(args, prog_name or "igcli", complete_var, standalone_mode=False, **extra)
+        except Stopped as stop:  # a signal during explain: what is saved, and how to continue
+            click.echo(f"igcli: interrupted ({stop}){': ' + stop.progress if stop.progress else ''}", err=True)
+            sys.exit(stop.exit_code)
         except (click.exceptions.Abort, KeyboardInterrupt):
             click.echo("igcli: interrupted", err=True)
             sys.exit(130)
@@ -124,6 +128,7 @@ def explain(model, inputs, progress, quiet, as_json, **options):
     (recursive), a glob, .npy, .npz or .csv."""
     from igcli.outcome import closing_lines, json_summary
     from igcli.runner import run_explain
+    from igcli.stopping import stop_on_signals
     from igcli.tfimport import set_debug
 
     set_debug(options["debug"])
@@ -139,12 +144,12 @@ def explain(model, inputs, progress, quiet, as_json, **options):
         if not quiet:
             click.echo(message, err=True)
 
-    tally = run_explain(config, progress=progress_bar, warn=warn)
+    with stop_on_signals():
+        tally = run_explain(config, progress=progress_bar, warn=warn)
     if as_json:
         click.echo(json.dumps(json_summary(tally)))
-    if not quiet:
-        for line in closing_lines(tally, config, counts=not as_json):
-            click.echo(line, err=True)
+    for line in closing_lines(tally, config, counts=not as_json, quiet=quiet):
+        click.echo(line, err=True)
     return tally.exit_code
 
 

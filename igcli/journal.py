@@ -14,9 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from igcli.atomic import atomic_path, write_text
+from igcli.atomic import atomic_path, remove, write_text
 from igcli.errors import UsageProblem
 from igcli.results import Results
+
+FINISHED = "finished.json"  # what the last completed run covered
 
 
 class Journal:
@@ -32,10 +34,12 @@ class Journal:
         # Chunks are named by the first instance they hold and a token of this writer, so that
         # several processes could write chunks side by side without colliding.
         self.token = uuid.uuid4().hex[:12]
-        if resume and self.root.exists():
+        self.saved = 0  # instances this run put in the journal
+        if resume and (self.root / "state.json").is_file():
             self._take_over()
-        else:
-            shutil.rmtree(self.root, ignore_errors=True)
+        else:  # the journal's own files only: OUT/.igcli also holds the lock and an --overwrite run's results
+            for name in ("chunks", "previous", "state.json", FINISHED):
+                remove(self.root / name)
         self.chunks.mkdir(parents=True, exist_ok=True)
         _write_json(self.root / "state.json", {"fingerprint": fingerprint})
 
@@ -79,6 +83,7 @@ class Journal:
         with atomic_path(self.chunks / f"{first:012d}-{self.token}.npz", durable=True) as temporary:
             with open(temporary, "wb") as handle:
                 np.savez(handle, **results.to_arrays())
+        self.saved += len(results.ids)
 
     def close(self) -> None:
         pass  # each chunk was complete when written
@@ -86,10 +91,13 @@ class Journal:
     def abort(self) -> None:
         pass  # the chunks written are what --resume continues from
 
-    def finish(self) -> None:
-        """The run completed: earlier attempts' chunks are no longer needed."""
+    def finish(self, record: dict) -> None:
+        """The run completed: earlier attempts' chunks are no longer needed, and `record` says what
+        the finished run covered (a rerun with nothing new reads it: igcli/uptodate.py)."""
         shutil.rmtree(self.previous, ignore_errors=True)
+        _write_json(self.root / FINISHED, {"fingerprint": self.fingerprint, **record})
 
 
 def _write_json(path: Path, data: dict) -> None:
-    write_text(path, json.dumps(data, indent=1, sort_keys=True, default=str))
+    """Durable: without state.json on disk, the chunks beside it cannot be resumed."""
+    write_text(path, json.dumps(data, indent=1, sort_keys=True, default=str), durable=True)

@@ -47,6 +47,8 @@ class ExplainOptions:
     out: str = option("igcli-out", "Output directory.", names=("-o", "--out"))
     overwrite: bool = option(False, "Replace the results in a non-empty output directory.", flag=True)
     resume: bool = option(False, "Continue an interrupted run, or explain only new and changed inputs, in OUT.", flag=True)
+    wait: bool = option(False, "When another run is writing OUT, wait for it to end instead of stopping (exit 75).", flag=True)
+    break_lock: bool = option(False, "Take OUT over from a run that did not release it, on another host (make sure it has ended).", flag=True)
     steps: int | str = option(50, "Quadrature points along the path, or auto: refined per instance until --tolerance.", type=STEPS)
     tolerance: float = option(0.01, "--steps auto: estimated relative L1 error of the attributions to reach, per instance.", type=POSITIVE)
     max_steps: int = option(1024, "--steps auto: most gradient evaluations per path.", type=AT_LEAST_ONE)
@@ -133,7 +135,10 @@ def cli_fields():
 
 # Options that do not change any number or picture: a --resume may differ in them.
 NOT_IN_FINGERPRINT = (
+    "model",  # the model counts by its content (model_sha256), not by how its path was typed
     "out",
+    "wait",
+    "break_lock",
     "overwrite",
     "resume",
     "format",

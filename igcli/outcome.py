@@ -13,7 +13,10 @@ def json_summary(tally: Tally) -> dict:
         "out": tally.out,
         "instances": tally.instances,
         "explained": tally.explained,
+        "reused": tally.reused,
+        "computed": tally.explained - tally.reused,
         "failed": tally.failed,
+        "up_to_date": tally.up_to_date,
         "max_relative_delta": tally.max_relative_delta,
         "timings": tally.timings,
         "errors": tally.errors,
@@ -23,14 +26,25 @@ def json_summary(tally: Tally) -> dict:
     }
 
 
-def closing_lines(tally: Tally, options, counts: bool = True) -> list[str]:
-    """counts: the count and failure lines too (not under --json, which says the same on stdout)."""
+def closing_lines(tally: Tally, options, counts: bool = True, quiet: bool = False) -> list[str]:
+    """counts: the count line (not under --json, which says the same on stdout). quiet: only the
+    failures, which a cron job's mail must show (the first SHOWN, then where all are listed)."""
     lines = []
-    if counts:
-        lines.append(f"igcli: explained {tally.explained} of {tally.instances} instances into {tally.out}")
-        lines += [f"igcli: failed {error['source']}: {error['error']}" for error in tally.errors]
-        if tally.stopped_early:
-            lines.append("igcli: stopped at the first failure (--fail-fast)")
+    if tally.up_to_date and not quiet:
+        lines.append(f"igcli: nothing new in {options.inputs} since the last run: {tally.out} is up to date")
+    if counts and not quiet:
+        computed = tally.explained - tally.reused
+        lines.append(
+            f"igcli: explained {tally.explained} of {tally.instances} instances into {tally.out} "
+            f"({tally.reused} reused, {computed} computed, {tally.failed} failed)"
+        )
+    lines += [f"igcli: failed {error['source']}: {error['error']}" for error in tally.errors[:SHOWN]]
+    if len(tally.errors) > SHOWN:
+        lines.append(f"igcli: {len(tally.errors) - SHOWN} more failed: every failure is listed in {tally.out}/summary.csv and {tally.out}/run.json")
+    if quiet:
+        return lines
+    if tally.stopped_early:
+        lines.append("igcli: stopped at the first failure (--fail-fast)")
     if tally.uninformative:
         lines.append(
             f"igcli: {len(tally.uninformative)} instance(s) with an uninformative baseline, |F(x) - F(x')| under "

@@ -90,9 +90,10 @@ class Workbench:
     load_seconds: float
 
 
-def make_plan(options: ExplainOptions, warn=print) -> tuple[RunPlan, Workbench]:
+def make_plan(options: ExplainOptions, warn=print, combination: tuple[str, int | None] | None = None) -> tuple[RunPlan, Workbench]:
+    """combination: check_combinations(options), when the caller made it already."""
     started = time.perf_counter()
-    rule, steps = check_combinations(options)
+    rule, steps = combination or check_combinations(options)
     class_names = read_class_names(options.class_names) if options.class_names else None
     preprocess = Preprocess(options.scale, options.mean.array() if options.mean else None, options.std.array() if options.std else None)
     images = ImageOptions(options.color, (options.resize.height, options.resize.width) if options.resize else None, preprocess, options.max_pixels)
@@ -137,7 +138,7 @@ def make_plan(options: ExplainOptions, warn=print) -> tuple[RunPlan, Workbench]:
         per_token=space.per_token,
         layout=tuple(model.input_layout),
         parameters=_parameters(options, rule, steps, model, inputs, space, baselines, sha256),
-        fingerprint=_fingerprint(options, sha256),
+        fingerprint=fingerprint(options, sha256),
         model_facts={"path": str(options.model), "sha256": sha256, "kind": model.kind, "input_shape": model.input_shape, "output_shape": model.output_shape},
     )
     if plan.draws_heatmaps:
@@ -259,9 +260,9 @@ def _check_shape(inputs, model) -> None:
         raise UsageProblem(f"{inputs.path}: instances of shape {got} do not fit the model's input {shown}")
 
 
-def _fingerprint(options: ExplainOptions, model_sha256: str) -> dict:
+def fingerprint(options: ExplainOptions, model_sha256: str) -> dict:
     """Every option that changes numbers or pictures, as given (batch_size 'auto' stays 'auto'),
     the model's content and igcli's version."""
-    fingerprint = {k: v for k, v in options.as_given().items() if k not in NOT_IN_FINGERPRINT}
-    fingerprint["inputs"] = str(Path(options.inputs).resolve()) if Path(options.inputs).exists() else options.inputs
-    return {**fingerprint, "model_sha256": model_sha256, "igcli_version": __version__}
+    given = {k: v for k, v in options.as_given().items() if k not in NOT_IN_FINGERPRINT}
+    given["inputs"] = str(Path(options.inputs).resolve()) if Path(options.inputs).exists() else options.inputs
+    return {**given, "model_sha256": model_sha256, "igcli_version": __version__}

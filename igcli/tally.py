@@ -23,6 +23,7 @@ class Tally:
     max_relative_delta: float | None = None
     over_max_delta: list = field(default_factory=list)  # ids whose relative delta exceeds --max-delta
     stopped_early: bool = False  # --fail-fast stopped at the first failure
+    up_to_date: bool = False  # --resume found nothing new: OUT left as the last run wrote it (uptodate.py)
     # --steps auto
     gradient_evaluations: int = 0  # made by this run (instances reused from a journal cost none)
     steps_histogram: dict = field(default_factory=dict)  # "lo-hi" steps -> instances

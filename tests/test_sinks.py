@@ -96,6 +96,8 @@ def test_resume_on_a_machine_with_another_auto_batch_size(igcli, table_model, tm
     import igcli.methods.core as core
 
     monkeypatch.setattr(core, "AUTO_BATCH_CPU_MAX", 16)  # the resolved size differs on this "machine"
+    save_npy(x, np.random.default_rng(0).uniform(size=(41, 4)))  # one new row: work to do, the usual path
     resumed = igcli("explain", table_model / "m.keras", x, "-o", out, "--steps", 64, "--resume")
     assert resumed.exit_code == 0, resumed.stderr
-    assert resumed.run_json()["counts"]["reused"] == 40 and resumed.run_json()["resolved"]["batch_size"] == 16
+    counts = resumed.run_json()["counts"]
+    assert counts["reused"] == 40 and counts["computed"] == 1 and resumed.run_json()["resolved"]["batch_size"] == 16

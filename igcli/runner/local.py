@@ -21,7 +21,7 @@ def run_local(plan, bench, frame: RunFrame, progress=None) -> Closing:
     batch_size = plan.batch_size or auto_batch_size(space.shape)
     method = build_method(plan, space.model_call, space.shape, batch_size)
     parameters = {"batch_size": batch_size, "branches": method.core.branches}
-    frame.open_sinks([frame.journal, *open_sinks(plan, {**plan.parameters, **parameters})])
+    frame.open_sinks([frame.journal, *open_sinks(plan, {**plan.parameters, **parameters}, frame.dir)])
     bar = progress(bench.inputs.count, plan.progress_note) if progress else None
     compute_seconds = 0.0
     writer = BackgroundWriter(frame.write)

@@ -89,8 +89,10 @@ class H5Writer:
         self.partial.commit()
 
     def abort(self) -> None:
-        self.file.close()
-        self.partial.discard()
+        try:
+            self.file.close()  # raises again on a full disk: the partial file goes all the same
+        finally:
+            self.partial.discard()
 
 
 class NumpyWriter:
@@ -155,9 +157,11 @@ class NumpyWriter:
         shutil.rmtree(self.work)
 
     def abort(self) -> None:
-        for handle in self.raw.values():
-            handle.close()
-        shutil.rmtree(self.work, ignore_errors=True)
+        try:
+            for handle in self.raw.values():
+                handle.close()
+        finally:
+            shutil.rmtree(self.work, ignore_errors=True)
 
 
 def open_array_writer(out: Path, fmt: str, layout: ArrayLayout, attributes: dict):

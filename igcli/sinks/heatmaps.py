@@ -9,6 +9,7 @@ import numpy as np
 
 from igcli.errors import UsageProblem
 from igcli.results import Results
+from igcli.sinks.outdir import remove_others
 
 OVERVIEW_TILES = 24  # images on the contact sheet: the first ones explained
 
@@ -18,12 +19,15 @@ class HeatmapWriter:
     target (its class name, else its index) and, with --panel, heatmaps/<id>.png: the input and
     a column per target.
 
-    files=False: only overview.png, from the rows that carry their attributions (a cluster run's
-    driver, whose workers drew the heatmaps); overview=False: only the heatmaps (those workers)."""
+    whole_run: this writer sees every instance of the run, so it draws overview.png and, at close,
+    removes the heatmaps of instances no longer in the run (inputs gone since an earlier run, or
+    failed now); a cluster run's workers each see a part (whole_run=False). files=False: no
+    heatmap files, only overview.png from the rows that carry their attributions (a cluster run's
+    driver, whose workers drew the heatmaps)."""
 
     OWNS = ("heatmaps", "overview.png")
 
-    def __init__(self, out: Path, config, preprocess, several: bool = False, files: bool = True, overview: bool = True):
+    def __init__(self, out: Path, config, preprocess, several: bool = False, files: bool = True, whole_run: bool = True):
         from igcli import render
 
         self.render = render
@@ -32,8 +36,9 @@ class HeatmapWriter:
         self.config = config
         self.preprocess = preprocess
         self.several = several
-        self.draws_files, self.draws_overview = files, overview
+        self.draws_files, self.whole_run = files, whole_run
         self.tiles: list = []
+        self.expected: set[Path] = set()  # every explained instance's heatmaps (whole_run)
 
     def files(self, results: Results, row: int) -> list[Path]:
         """The heatmap files of one explained instance."""
@@ -56,7 +61,9 @@ class HeatmapWriter:
         for row, error in enumerate(results.errors):
             if error is not None:
                 continue
-            want_tile = self.draws_overview and len(self.tiles) < OVERVIEW_TILES
+            if self.whole_run:
+                self.expected.update(self.files(results, row))
+            want_tile = self.whole_run and len(self.tiles) < OVERVIEW_TILES
             if self.draws_files:
                 files = self.files(results, row)  # one per target (then the panel), or the instance's one
                 kept = results.extras[row].get("reused") and all(path.exists() for path in files)  # --resume: already drawn
@@ -106,6 +113,8 @@ class HeatmapWriter:
     def close(self) -> None:
         if self.tiles:
             self.render.save_png(self.render.contact_sheet(self.tiles), self.overview)
+        if self.whole_run:
+            remove_others(self.directory, self.expected, ".png")
 
     def abort(self) -> None:
         pass  # every heatmap already written is complete, and --resume keeps it

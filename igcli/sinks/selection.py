@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from igcli import report_page
 from igcli.journal import Journal
 from igcli.sinks import run_json
@@ -20,27 +22,27 @@ def owned_names() -> tuple[str, ...]:
     return tuple(name for sink in SINK_TYPES for name in sink.OWNS) + run_json.OWNS + report_page.OWNS
 
 
-def summary_writer(plan) -> SummaryWriter:
-    return SummaryWriter(plan.out, plan.steps is None, plan.metrics, plan.targets.several)
+def summary_writer(plan, out: Path) -> SummaryWriter:
+    return SummaryWriter(out, plan.steps is None, plan.metrics, plan.targets.several)
 
 
-def heatmap_writer(plan, out=None, files: bool = True, overview: bool = True) -> HeatmapWriter:
-    return HeatmapWriter(plan.out if out is None else out, plan.options, plan.preprocess, plan.targets.several, files=files, overview=overview)
+def heatmap_writer(plan, out: Path, files: bool = True, whole_run: bool = True) -> HeatmapWriter:
+    return HeatmapWriter(out, plan.options, plan.preprocess, plan.targets.several, files=files, whole_run=whole_run)
 
 
-def open_sinks(plan, parameters: dict) -> list:
+def open_sinks(plan, parameters: dict, out: Path) -> list:
     """The sinks this plan writes to, after the journal. Heatmaps and the feature table are for
     attributions in input space; token tables for token models with --vocab."""
-    options, out = plan.options, plan.out
+    options = plan.options
     several = plan.targets.several
     sinks = []
     try:
         sinks.append(open_array_writer(out, options.format, array_layout(plan), parameters))
-        sinks.append(summary_writer(plan))
+        sinks.append(summary_writer(plan, out))
         if plan.input_kind == "table" and options.layer is None:
             sinks.append(TableAttributionsWriter(out, list(plan.features), several))
         if plan.draws_heatmaps:
-            sinks.append(heatmap_writer(plan))
+            sinks.append(heatmap_writer(plan, out))
         if options.vocab:
             sinks.append(TokenWriter(out, options.vocab, several))
     except BaseException:

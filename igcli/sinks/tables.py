@@ -53,8 +53,10 @@ class CsvSink:
         self.file.commit()
 
     def abort(self) -> None:
-        self.handle.close()
-        self.file.discard()
+        try:
+            self.handle.close()  # raises again on a full disk: the partial file goes all the same
+        finally:
+            self.file.discard()
 
 
 class SummaryWriter(CsvSink):

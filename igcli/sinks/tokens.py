@@ -9,6 +9,7 @@ import numpy as np
 
 from igcli.atomic import write_text
 from igcli.data.vocab import read_vocab
+from igcli.sinks.outdir import remove_others
 from igcli.sinks.tables import CsvSink
 
 
@@ -41,6 +42,7 @@ class TokenWriter(CsvSink):
         self.vocab = read_vocab(vocab_path)
         self.directory = out / "tokens"
         self.several = several
+        self.expected: set[Path] = set()  # every explained instance's pages: the others leave at close
         super().__init__(out / "tokens.csv", ["id", *(["target"] if several else []), "position", "token_id", "token", "attribution"])
 
     def token(self, token_id: int) -> str:
@@ -59,4 +61,9 @@ class TokenWriter(CsvSink):
                     yield [ident, *target, position, int(token_id), token, repr(float(value))]
                 name = results.target_names[row][k] or f"class {results.targets[row, k]}"
                 page = self.directory / (f"{ident}/{label}.html" if self.several else f"{ident}.html")
+                self.expected.add(page)
                 write_text(page, token_html(ident, tokens, values, f"{ident}: {name}, score {results.scores[row, k]:.4g}"))
+
+    def close(self) -> None:
+        super().close()
+        remove_others(self.directory, self.expected, ".html")

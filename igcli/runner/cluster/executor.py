@@ -28,10 +28,10 @@ class ClusterRun:
         from igcli.runner.cluster.pipeline import run_pipeline
         from igcli.sinks.shards import ShardIndex
 
-        previous = ShardIndex.load(plan.out) if plan.options.resume else ShardIndex()
+        previous = ShardIndex.load(frame.dir) if plan.options.resume or frame.staged else ShardIndex()
         cluster = Cluster(import_ray(), self.settings, plan.options, warn)
         try:
-            gathered = run_pipeline(cluster, plan, bench.inputs, previous, progress, frame.tally)
+            gathered = run_pipeline(cluster, plan, bench.inputs, previous, progress, frame)
         finally:
             cluster.close()
         return _write_results(plan, bench, frame, cluster, gathered, previous)
@@ -50,11 +50,11 @@ def _write_results(plan, bench, frame: RunFrame, cluster, gathered, previous) ->
 
     tick = time.perf_counter()
     parameters = resolved_settings(plan, gathered)
-    arrays = ShardedArrays(plan.out, array_layout(plan), {**plan.parameters, **parameters})
-    frame.open_sinks([summary_writer(plan), arrays, *([heatmap_writer(plan, files=False)] if plan.draws_heatmaps else [])])
+    arrays = ShardedArrays(frame.dir, array_layout(plan), {**plan.parameters, **parameters})
+    frame.open_sinks([summary_writer(plan, frame.dir), arrays, *([heatmap_writer(plan, frame.dir, files=False)] if plan.draws_heatmaps else [])])
     completed = False
     try:
-        for results in gathered_results(gathered, plan, bench.inputs, previous, GROUP_SIZE):
+        for results in gathered_results(gathered, plan, bench.inputs, previous, GROUP_SIZE, frame.dir):
             frame.count(results)
             frame.write(results)
         completed = True

@@ -56,7 +56,7 @@ def listing(inputs, previous):
     return pa.table(columns), files
 
 
-def run_pipeline(cluster, plan, inputs, previous, progress, tally) -> Gathered:
+def run_pipeline(cluster, plan, inputs, previous, progress, frame) -> Gathered:
     """The pipeline on the cluster, its rows gathered as they arrive."""
     from ray.data import ActorPoolStrategy, TaskPoolStrategy
 
@@ -69,7 +69,7 @@ def run_pipeline(cluster, plan, inputs, previous, progress, tally) -> Gathered:
     rows = group_rows(inputs.count, cluster.max_workers)
     io_tasks = max(2, cluster.max_workers)
     run = uuid.uuid4().hex[:8]
-    out = os.path.abspath(str(plan.out))
+    out = os.path.abspath(str(frame.dir))
     blocks = math.ceil(inputs.count / rows)
     data = ray.data.read_binary_files(files, include_paths=True, num_cpus=cluster.io_cpus, override_num_blocks=blocks, concurrency=io_tasks)
     data = data.map_batches(
@@ -84,10 +84,10 @@ def run_pipeline(cluster, plan, inputs, previous, progress, tally) -> Gathered:
     data = data.map_batches(
         write_outputs, fn_args=(plan, out, run), batch_size=None, batch_format="numpy", num_cpus=cluster.io_cpus, compute=TaskPoolStrategy(size=io_tasks)
     )
-    return _gather(cluster, data, plan, inputs.count, progress, tally)
+    return _gather(cluster, data, plan, inputs.count, progress, frame)
 
 
-def _gather(cluster, data, plan, count: int, progress, tally) -> Gathered:
+def _gather(cluster, data, plan, count: int, progress, frame) -> Gathered:
     gathered = Gathered(count)
     bar = progress(count, plan.progress_note) if progress else None
     tick = time.perf_counter()
@@ -97,10 +97,11 @@ def _gather(cluster, data, plan, count: int, progress, tally) -> Gathered:
             if "first_result_seconds" not in cluster.timings:
                 cluster.timings["first_result_seconds"] = time.perf_counter() - tick
             added = gathered.add(batch)
+            frame.saved_elsewhere = int(gathered.got.sum())  # in their shards, for --resume
             if bar is not None:
                 bar.update(added)
             if plan.options.fail_fast and gathered.failed:
-                tally.stopped_early = True
+                frame.tally.stopped_early = True
                 break
     except Exception as error:
         raise IgcliError(f"the cluster run failed: {cause(error)}") from error

@@ -5,6 +5,7 @@ its extras, `shard`), except for the first images of the overview sheet, read ba
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 
@@ -17,14 +18,14 @@ from igcli.sinks.shards import read_attributions
 GONE = "its earlier result is gone from OUT/shards; run again with --resume"
 
 
-def gathered_results(gathered, plan, inputs, previous, size: int) -> Iterator[Results]:
+def gathered_results(gathered, plan, inputs, previous, size: int, out: Path) -> Iterator[Results]:
     """Results of every gathered instance in input order, `size` at a time."""
     order = np.flatnonzero(gathered.got)
     tiles = OVERVIEW_TILES if plan.draws_heatmaps else 0
     for start in range(0, len(order), size):
         results = _group(gathered.columns, order[start : start + size], plan, inputs, previous)
         if tiles:
-            tiles -= _read_tiles(results, plan, inputs, tiles)
+            tiles -= _read_tiles(results, plan, inputs, tiles, out)
         yield results
 
 
@@ -51,7 +52,7 @@ def _group(columns: dict, indices: np.ndarray, plan, inputs, previous) -> Result
     return results
 
 
-def _read_tiles(results: Results, plan, inputs, wanted: int) -> int:
+def _read_tiles(results: Results, plan, inputs, wanted: int, out: Path) -> int:
     """The model inputs and attributions of the group's first `wanted` explained images, for the
     overview sheet (decoded again here, read back from their shards); -> how many were read."""
     rows = [row for row, error in enumerate(results.errors) if error is None][:wanted]
@@ -64,7 +65,7 @@ def _read_tiles(results: Results, plan, inputs, wanted: int) -> int:
         if error is not None:
             continue  # changed since the worker read it: no tile
         shard, shard_row, _ = results.extras[row]["shard"]
-        stored = read_attributions(plan.out, shard, shard_row)
+        stored = read_attributions(out, shard, shard_row)
         results.attributions[row] = stored if plan.targets.several else stored[None]
         results.inputs[row] = plan.preprocess.apply(pixels[None])[0]
     return len(rows)

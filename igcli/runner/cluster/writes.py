@@ -33,7 +33,7 @@ def write_outputs(batch: dict, plan, out: str, run: str) -> dict:
     if plan.draws_heatmaps:  # first: a shard on disk means its heatmaps are too
         from igcli.sinks.selection import heatmap_writer
 
-        heatmaps = heatmap_writer(plan, folder, overview=False)  # the driver draws overview.png, once
+        heatmaps = heatmap_writer(plan, folder, whole_run=False)  # the driver, which sees every instance, draws overview.png
         missing = [row for row in np.flatnonzero(reused) if not heatmaps.drawn(results, int(row))]
         for row in missing:  # --resume: a heatmap deleted since is drawn again, from the shard that holds the row
             stored = read_attributions(folder, str(shard[row]), int(shard_row[row]))
