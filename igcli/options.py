@@ -17,8 +17,7 @@ from igcli.data.images import COLORS, DEFAULT_MAX_PIXELS, RESIZE, Resize
 from igcli.data.preprocess import SCALES, Floats, float_list
 from igcli.data.tables import COLUMNS, Columns
 from igcli.faithfulness import METRIC_NAMES, MetricNames
-from igcli.methods.core import BATCH_SIZE, BatchSize
-from igcli.methods.quadrature import METHODS, STEPS
+from igcli.methods.quadrature import BATCH_SIZE, METHODS, STEPS, BatchSize
 from igcli.optiontype import as_given
 from igcli.render import DEFAULT_SIGN, SIGNS
 from igcli.runner.cluster.settings import GPUS, WORKERS, Workers

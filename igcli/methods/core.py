@@ -18,7 +18,6 @@ from typing import Protocol
 import numpy as np
 
 from igcli.cpus import usable_cpus
-from igcli.optiontype import Given, ParsedOption, whole_or_auto
 from igcli.tfimport import tensorflow as _tensorflow
 
 # Path points per gradient call for --batch-size auto: about 16 MB of float32 input points on a
@@ -36,20 +35,6 @@ MODES = ("sums", "points", "idgi", "values")
 
 def on_gpu() -> bool:
     return bool(_tensorflow().config.list_logical_devices("GPU"))
-
-
-@dataclass(frozen=True)
-class BatchSize(Given):
-    """--batch-size: path points per gradient call; None for auto (chosen by the runner for its device)."""
-
-    points: int | None
-
-
-def parse_batch_size(text: str) -> BatchSize:
-    return BatchSize(whole_or_auto(text, "--batch-size", "a positive integer"), text=text)
-
-
-BATCH_SIZE = ParsedOption("N|auto", parse_batch_size, BatchSize)  # --batch-size
 
 
 def auto_batch_size(input_shape: tuple) -> int:

@@ -1,4 +1,5 @@
-"""Points and weights on [0, 1] for the path integral of Integrated Gradients.
+"""Points and weights on [0, 1] for the path integral of Integrated Gradients, and how many:
+--steps (points per path) and --batch-size (points per gradient call).
 
 Every rule returns weights that sum to exactly 1, so a path whose gradient is constant (a linear
 model) is integrated without error by every rule.
@@ -6,9 +7,11 @@ model) is integrated without error by every rule.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from igcli.optiontype import ParsedOption, whole_or_auto
+from igcli.optiontype import Given, ParsedOption, whole_or_auto
 
 METHODS = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")
 
@@ -45,3 +48,17 @@ def parse_steps(text: str) -> int | str:
 
 
 STEPS = ParsedOption("N|auto", parse_steps, int)  # --steps
+
+
+@dataclass(frozen=True)
+class BatchSize(Given):
+    """--batch-size: path points per gradient call; None for auto (chosen by the runner for its device)."""
+
+    points: int | None
+
+
+def parse_batch_size(text: str) -> BatchSize:
+    return BatchSize(whole_or_auto(text, "--batch-size", "a positive integer"), text=text)
+
+
+BATCH_SIZE = ParsedOption("N|auto", parse_batch_size, BatchSize)  # --batch-size
