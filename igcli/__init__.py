@@ -1,3 +1,3 @@
 """igcli: Integrated Gradients for TensorFlow/Keras models, from the command line."""
 
-__version__ = "0.2.1"
+__version__ = "0.3.0"

@@ -6,14 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from igcli.errors import UsageProblem
-from igcli.methods.quadrature import alphas_and_weights
+from igcli.methods.quadrature import MOST_GAUSS, MOST_POINTS, alphas_and_weights, embedded_rule
 from igcli.options import ExplainOptions
 
 
 def check_combinations(options: ExplainOptions) -> tuple[str, int | None]:
     """-> (the quadrature rule, the steps: None for --steps auto)."""
     steps = None if options.steps == "auto" else int(options.steps)
-    rule = options.method or ("gausslegendre" if steps else "riemann_trapezoid")
+    # riemann_middle: the smallest worst error per gradient evaluation with an honest estimate
+    # (benchmarks/fixed_estimate.py, docs/methods.md); --steps auto's points nest by halves
+    rule = options.method or ("riemann_middle" if steps else "riemann_trapezoid")
     if steps is None:
         from igcli.methods.adaptive import MIN_STEPS
 
@@ -25,10 +27,14 @@ def check_combinations(options: ExplainOptions) -> tuple[str, int | None]:
         if options.max_steps < MIN_STEPS:
             raise UsageProblem(f"--max-steps {options.max_steps}: must be at least {MIN_STEPS} (the first mesh of --steps auto)")
     _check_methods(options, steps)
+    if steps is not None:
+        _check_capacity(options, rule, steps)
     try:
         alphas_and_weights(rule, steps or 2)
     except ValueError as error:
         raise UsageProblem(f"--method {rule}: {error}") from None
+    if options.max_error is not None and (reason := estimate_reason(options, rule, steps)):
+        raise UsageProblem(f"--max-error {options.max_error:g}: this run has no error estimate ({reason})")
     if not Path(options.model).exists():  # before the seconds of importing TensorFlow
         raise UsageProblem(f"{options.model}: no such model file or directory")
     return rule, steps
@@ -51,6 +57,21 @@ def _check_methods(options: ExplainOptions, steps: int | None) -> None:
         raise UsageProblem("--max-delta: squared attributions (--smooth-squared) have no completeness to check")
 
 
+def _check_capacity(options: ExplainOptions, rule: str, steps: int) -> None:
+    """Step counts beyond what a run can hold, refused before any work (exit 2)."""
+    if rule == "gausslegendre" and steps > MOST_GAUSS and options.path != "guided":
+        raise UsageProblem(
+            f"--steps {steps}: Gauss-Legendre takes at most {MOST_GAUSS:,} points (its nodes cost O(n^2) to compute); "
+            "a uniform --method takes up to {MOST_POINTS:,}, and --steps auto puts its points where they matter"
+        )
+    paths = (options.baseline_samples if options.baseline.random else 1) * max(1, options.smooth)
+    if steps * paths > MOST_POINTS:
+        raise UsageProblem(
+            f"--steps {steps}: at most {MOST_POINTS:,} path points per instance (steps x baseline samples x noisy copies: "
+            f"{steps * paths:,}); the error falls as 1/steps, and --steps auto puts its points where they matter"
+        )
+
+
 def check_method_fits(options: ExplainOptions, model, space) -> None:
     """What needs the model and the attribution space to check."""
     if options.path == "blur" and (len(space.shape) != 3 or space.to_space is not None or model.input_layout):
@@ -60,3 +81,20 @@ def check_method_fits(options: ExplainOptions, model, space) -> None:
         )
     if options.smooth and "int" in str(model.input_dtype):
         raise UsageProblem("--smooth adds noise to the input: token ids cannot take it")
+
+
+def estimate_reason(options: ExplainOptions, rule: str, steps: int | None) -> str | None:
+    """Why the run's attributions get no error estimate (igcli/methods/estimate.py), or None."""
+    if steps is None:
+        return None  # --steps auto estimates its own
+    if options.path == "guided":
+        return "Guided IG chooses each step from the last gradient: its points hold no coarser rule to compare with"
+    if options.idgi:
+        return "IDGI weighs each step by the change of F along it: no coarser rule to compare with"
+    if options.smooth_squared:
+        return "SmoothGrad-Squared averages squared attributions, which have no quadrature error of their own"
+    if embedded_rule(rule, steps) is None:
+        if rule == "gausslegendre":
+            return "Gauss-Legendre's points hold no coarser rule; --method riemann_middle or riemann_trapezoid, or --steps auto, estimate their error"
+        return f"{steps} points of {rule} hold no coarser rule"
+    return None

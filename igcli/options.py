@@ -51,7 +51,7 @@ class ExplainOptions:
     steps: int | str = option(50, "Quadrature points along the path, or auto: refined per instance until --tolerance.", type=STEPS)
     tolerance: float = option(0.01, "--steps auto: estimated relative L1 error of the attributions to reach, per instance.", type=POSITIVE)
     max_steps: int = option(1024, "--steps auto: most gradient evaluations per path.", type=AT_LEAST_ONE)
-    method: str | None = option(None, "Quadrature rule [gausslegendre; riemann_trapezoid with --steps auto].", type=METHODS)
+    method: str | None = option(None, "Quadrature rule [riemann_middle; riemann_trapezoid with --steps auto].", type=METHODS)
     batch_size: BatchSize = option("auto", "Path points per gradient call: N or auto.", type=BATCH_SIZE)
     path: str = option("straight", "The path from baseline to input: straight (IG), blur (Blur IG), guided (Guided IG).", type=PATHS)
     blur_sigma: float = option(50.0, "--path blur: the largest Gaussian sigma in pixels, where the path starts.", type=POSITIVE)
@@ -99,6 +99,9 @@ class ExplainOptions:
     metric_steps: int = option(20, "--metrics: steps M along each curve.", type=AT_LEAST_ONE)
     report: bool = option(True, "OUT/report.html: the run, its failures, histograms, every instance and the worst heatmaps.", names=("--report/--no-report",))
     max_delta: float | None = option(None, "Exit 3 when any instance's relative completeness error exceeds this.", type=click.FloatRange(min=0))
+    max_error: float | None = option(
+        None, "Exit 3 when any instance's error estimate (the relative L1 error of its attributions) exceeds this.", type=click.FloatRange(min=0, min_open=True)
+    )
     fail_fast: bool = option(False, "Stop at the first instance that fails.", flag=True)
     xla: bool = option(False, "Compile the gradient with XLA (try on GPUs; slower on the CPUs we measured).", flag=True)
     precision: str = option(
@@ -142,6 +145,7 @@ NOT_IN_FINGERPRINT = (
     "resume",
     "format",
     "max_delta",
+    "max_error",
     "fail_fast",
     "debug",
     "report",

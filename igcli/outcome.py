@@ -3,7 +3,7 @@ the closing lines on stderr (the counts, each failure, the instances that need a
 
 from __future__ import annotations
 
-from igcli.tally import Tally
+from igcli.tally import ESTIMATE_WARNING, Tally
 
 SHOWN = 20  # ids named in one line; more end in " ..."
 
@@ -55,11 +55,44 @@ def closing_lines(tally: Tally, options, counts: bool = True, quiet: bool = Fals
             f"igcli: {len(tally.hit_max_steps)} instance(s) stopped at --max-steps {options.max_steps} above --tolerance "
             f"{options.tolerance}: {_shown(tally.hit_max_steps)} (raise --max-steps, or the tolerance)"
         )
+    lines += _accuracy_lines(tally, options)
+    return lines
+
+
+def _accuracy_lines(tally: Tally, options) -> list[str]:
+    """The two diagnoses, kept apart: a quadrature error (more steps fix it) and a completeness
+    gap the quadrature does not explain (more steps do not), with the gates they trip."""
+    auto = options.steps == "auto"
+    more = "lower --tolerance, or raise --max-steps" if auto else "raise --steps, or let --steps auto choose them"
+    lines = []
+    if tally.incomplete:
+        lines.append(
+            f"igcli: {len(tally.incomplete)} instance(s) whose attributions miss F(x) - F(x') by more than the quadrature explains: "
+            f"{_shown(tally.incomplete)} (more steps will not close it: the model's gradients do not account for the change of its "
+            "output, as behind a non-differentiable or gradient-blocking operation or a jump along the path)"
+        )
+    if tally.over_estimate and not auto:  # under auto, those are the ones that hit --max-steps
+        lines.append(
+            f"igcli: {len(tally.over_estimate)} instance(s) with an estimated error above {ESTIMATE_WARNING} (relative L1 of their "
+            f"attributions), the worst first: {_shown(tally.worst_estimates)} ({more}; logits, --output logits, often need fewer steps than probabilities)"
+        )
+    if tally.over_max_error:
+        lines.append(
+            f"igcli: error estimate above --max-error {options.max_error} for {len(tally.over_max_error)} instance(s): {_shown(tally.over_max_error)} ({more})"
+        )
+    if tally.over_delta and not tally.over_max_delta:
+        worst = [name for _, name in sorted(tally.over_delta, key=lambda pair: -pair[0])]
+        lines.append(
+            f"igcli: {len(worst)} instance(s) whose attributions' sum misses F(x) - F(x') by more than {ESTIMATE_WARNING:.0%} of it "
+            f"(relative delta), the worst first: {_shown(worst)} ({more})"
+        )
     if tally.over_max_delta:
         reached = " or --max-steps reached" if tally.hit_max_steps else ""
+        gaps = [name for name in tally.over_max_delta if name in set(tally.incomplete)]
+        beyond = f"; for {len(gaps)} of them more steps will not help (above)" if gaps else ""
         lines.append(
             f"igcli: relative completeness error above --max-delta {options.max_delta}{reached} for "
-            f"{len(tally.over_max_delta)} instance(s): {_shown(tally.over_max_delta)} (raise --steps)"
+            f"{len(tally.over_max_delta)} instance(s): {_shown(tally.over_max_delta)} ({more}{beyond})"
         )
     return lines
 

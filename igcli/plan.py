@@ -20,7 +20,7 @@ import numpy as np
 
 from igcli import __version__
 from igcli.baselines import Baselines
-from igcli.checks import check_combinations, check_method_fits
+from igcli.checks import check_combinations, check_method_fits, estimate_reason
 from igcli.data.batch import InputSource
 from igcli.data.images import ImageInputs, ImageOptions
 from igcli.data.inputs import open_inputs
@@ -52,6 +52,8 @@ class RunPlan:
     stored_shape: tuple  # one instance's stored attributions
     per_token: bool  # token models: attributions per token
     layout: tuple  # several model inputs: (name, shape) each
+    estimate_reason: str | None  # why the run has no error estimate; None: it has one
+    points_per_instance: int  # gradient evaluations per computed instance (fixed steps; 0: the method counts its own)
     parameters: dict  # recorded with the results (attributes of attributions.h5, run.json)
     fingerprint: dict  # what a --resume must match
     model_facts: dict  # for run.json
@@ -73,6 +75,11 @@ class RunPlan:
     def writes_report(self) -> bool:
         """report.html is written for image, table and token inputs, unless --no-report."""
         return self.options.report and (self.input_kind in ("images", "table") or self.per_token)
+
+    @property
+    def estimated(self) -> bool:
+        """Whether every instance gets an error estimate (error_estimate, incomplete)."""
+        return self.estimate_reason is None
 
     @property
     def draws_heatmaps(self) -> bool:
@@ -137,6 +144,8 @@ def make_plan(options: ExplainOptions, warn=print, combination: tuple[str, int |
         stored_shape=tuple(space.stored_shape),
         per_token=space.per_token,
         layout=tuple(model.input_layout),
+        estimate_reason=estimate_reason(options, rule, steps),
+        points_per_instance=_points_per_instance(options, steps, baselines, targets),
         parameters=_parameters(options, rule, steps, model, inputs, space, baselines, sha256),
         fingerprint=fingerprint(options, sha256),
         model_facts={"path": str(options.model), "sha256": sha256, "kind": model.kind, "input_shape": model.input_shape, "output_shape": model.output_shape},
@@ -146,6 +155,15 @@ def make_plan(options: ExplainOptions, warn=print, combination: tuple[str, int |
 
         check_heatmap_options(options)
     return plan, Workbench(model, inputs, space, load_seconds=loaded - started)
+
+
+def _points_per_instance(options: ExplainOptions, steps: int | None, baselines: Baselines, targets: Targets) -> int:
+    """Gradient evaluations (a forward pass, then a backward pass per target) of one instance with
+    fixed steps: a path per baseline sample and noisy copy; Guided IG walks one per target too."""
+    if steps is None:
+        return 0
+    paths = baselines.samples * max(1, options.smooth) * (targets.count if options.path == "guided" else 1)
+    return steps * paths
 
 
 def _check_vocab(options: ExplainOptions, space) -> None:

@@ -14,7 +14,19 @@ import numpy as np
 # that small change, means little (seen on a real SavedModel: F(x) - F(x') = 0.0002, relative delta 11.7).
 UNINFORMATIVE_SHARE = 0.01
 # The numeric values of a record (with attributions, and the metrics' scores and curves).
-RECORD_NUMBERS = ("targets", "predicted", "scores", "baseline_scores", "sums", "deltas", "steps", "error_estimates", "hit_max_steps")
+RECORD_NUMBERS = (
+    "targets",
+    "predicted",
+    "scores",
+    "baseline_scores",
+    "sums",
+    "deltas",
+    "steps",
+    "error_estimates",
+    "hit_max_steps",
+    "sum_errors",
+    "incomplete",
+)
 
 
 @dataclass
@@ -35,8 +47,12 @@ class Results:
     # --steps auto: gradient evaluations per (instance, target) (-1 where none), the error
     # estimate, and whether it stopped at --max-steps above the tolerance
     steps: np.ndarray
-    error_estimates: np.ndarray
+    error_estimates: np.ndarray  # relative L1 error estimate [b, K]; NaN where the method has none
     hit_max_steps: np.ndarray
+    sum_errors: np.ndarray  # how far the quadrature alone may leave sum A from complete [b, K]; NaN: unknown
+    # [b, K]: 1 where the attributions miss F(x) - F(x') by more than the quadrature explains
+    # (igcli/methods/estimate.py: more steps will not close it), 0 where not, -1 where unknown
+    incomplete: np.ndarray
     target_names: list[list[str]] = field(default_factory=list)  # [b][K]
     predicted_names: list[str] = field(default_factory=list)
     # --metrics: per metric, the score [b, K] (NaN where failed) and the curve [b, K, M + 1]
@@ -71,6 +87,8 @@ class Results:
             steps=np.full((size, count), -1, np.int64),
             error_estimates=nan(),
             hit_max_steps=np.zeros((size, count), bool),
+            sum_errors=nan(),
+            incomplete=np.full((size, count), -1, np.int64),
             metric_scores={name: nan() for name in metrics},
             metric_curves={name: nan(metric_steps + 1) for name in metrics},
         )

@@ -100,6 +100,7 @@ def _rows(path: Path, suffix: str, options) -> list[tuple[str, str]]:
 
 def _last_tally(out: Path, run: dict, count: int, skipped: list[str], started: float) -> Tally:
     adaptive = run.get("adaptive") or {}
+    estimate = run.get("error_estimate") or {}
     return Tally(
         out=str(out),
         instances=count,
@@ -108,6 +109,9 @@ def _last_tally(out: Path, run: dict, count: int, skipped: list[str], started: f
         skipped=skipped,
         max_relative_delta=run.get("max_relative_delta"),
         over_max_delta=list(run.get("over_max_delta") or []),
+        over_max_error=list(estimate.get("over_max_error") or []),
+        over_estimate=[(0.0, name) for name in (estimate.get("above") or {}).get("ids") or []],  # already the worst first
+        incomplete=list((estimate.get("incomplete") or {}).get("ids") or []),
         uninformative=list((run.get("uninformative_baselines") or {}).get("ids") or []),
         hit_max_steps=list(adaptive.get("hit_max_steps_ids") or []),
         steps_histogram=dict(adaptive.get("steps_histogram") or {}),
@@ -124,6 +128,7 @@ def _refresh_run_json(out: Path, run: dict, options, tally: Tally, report: bool)
 
     run = {**run, "configuration": options.as_given(), "timings": tally.timings, "command": sys.argv, "up_to_date": True}
     run["counts"] = {**run.get("counts", {}), "reused": tally.instances, "computed": 0}
+    run["gradient_evaluations"] = 0
     if "adaptive" in run:
         run["adaptive"] = {**run["adaptive"], "gradient_evaluations": 0}
     if "metric_forward_passes" in run:

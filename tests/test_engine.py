@@ -23,7 +23,7 @@ def images(tmp_path_factory):
 
 
 def test_completeness_within_1e_3_with_gauss_legendre_50_steps(igcli, cnn_file, images):
-    run = igcli("explain", cnn_file, images, "--steps", 50, "--output", "logits")
+    run = igcli("explain", cnn_file, images, "--steps", 50, "--output", "logits", "--method", "gausslegendre")
     assert run.exit_code == 0, run.stderr
     arrays = run.arrays()
     gap = np.abs(arrays["scores"] - arrays["baseline_scores"])
@@ -37,7 +37,7 @@ def test_completeness_within_1e_3_with_gauss_legendre_50_steps(igcli, cnn_file, 
 
 
 def test_probabilities_are_attributed_as_saved_with_a_larger_quadrature_error(igcli, cnn_file, images):
-    run = igcli("explain", cnn_file, images, "--steps", 50)
+    run = igcli("explain", cnn_file, images, "--steps", 50, "--method", "gausslegendre")
     arrays = run.arrays()
     assert np.all((arrays["scores"] > 0) & (arrays["scores"] <= 1))  # softmax outputs, as saved
     # The saturating softmax packs the change into a short stretch of the path, which the same 50

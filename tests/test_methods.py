@@ -117,7 +117,7 @@ def test_smoothgrad_is_the_mean_over_its_noise_draws(igcli, cnn):
     assert run.exit_code == 0, run.stderr
     copies = Smoothing(5, 0.2, seed=3).make(x, ["0", "1", "2"])  # array inputs: ids are row numbers
     assert not np.allclose(copies[0, 0], copies[0, 1])
-    alphas, weights = alphas_and_weights("gausslegendre", 8)
+    alphas, weights = alphas_and_weights("riemann_middle", 8)  # the default rule
     plain = IntegratedGradients.build(call_of(model), (16, 16, 3), alphas, weights, batch_size=64)
     expected = np.mean([plain.explain(copies[:, k], np.zeros((3, 1, 16, 16, 3), np.float32), targets).attributions for k in range(5)], axis=0)
     np.testing.assert_allclose(run.arrays()["attributions"], expected, rtol=1e-5, atol=1e-7)

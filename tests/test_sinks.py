@@ -73,6 +73,8 @@ def test_journal_chunks_of_two_writers_do_not_collide(tmp_path):
             errors=[None, None],
             steps=np.full(count, -1),
             error_estimates=np.full(count, np.nan),
+            sum_errors=np.full(count, np.nan),
+            incomplete=np.full(count, -1),
             hit_max_steps=np.zeros(count, bool),
             target_names=["", ""],
             predicted_names=["", ""],

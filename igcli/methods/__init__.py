@@ -12,7 +12,7 @@ quadrature.py  the rules' points and weights
 from __future__ import annotations
 
 from igcli.methods.explanation import Explanation
-from igcli.methods.quadrature import METHODS, alphas_and_weights
+from igcli.methods.quadrature import METHODS, alphas_and_weights, embedded_rule
 
 __all__ = ["Explanation", "METHODS", "alphas_and_weights", "build_method"]
 
@@ -38,4 +38,15 @@ def build_method(plan, model_call, input_shape: tuple, batch_size: int, branches
     if options.path == "blur":
         path = BlurPath(options.blur_sigma, input_shape, finite_step=0.01 if options.blur_derivative == "finite" else None)
     alphas, weights = alphas_and_weights(plan.rule, plan.steps)
-    return IntegratedGradients.build(*common, alphas, weights, batch_size, branches, options.xla, path=path, idgi=options.idgi, targets=plan.targets.count)
+    return IntegratedGradients.build(
+        *common,
+        alphas,
+        weights,
+        batch_size,
+        branches,
+        options.xla,
+        path=path,
+        idgi=options.idgi,
+        targets=plan.targets.count,
+        embedded=embedded_rule(plan.rule, plan.steps),
+    )

@@ -41,6 +41,7 @@ import numpy as np
 
 from igcli.methods.base import OneTargetAtATime, RowResults, Rows
 from igcli.methods.core import GradientCore, PathRows
+from igcli.methods.estimate import beyond_rounding, path_residuals
 from igcli.methods.paths import StraightLine
 
 GRID = 1 << 30  # positions along the path are integers k / GRID: exact, and fine enough
@@ -61,6 +62,7 @@ class _Path:
 
     values: dict = field(default_factory=dict)  # position -> F there
     vectors: dict = field(default_factory=dict)  # position -> v there, while a live leaf uses it
+    slopes: dict = field(default_factory=dict)  # position -> dF/dalpha there (the sum of v), kept
     leaves: list = field(default_factory=list)  # live (refinable) leaves (a, m, b, error)
     total: np.ndarray | None = None  # sum of every leaf's fine estimate F (live or frozen), float64
     change: np.ndarray | None = None  # sum of every leaf's F - C
@@ -72,7 +74,7 @@ class _Path:
         va, vm, vb = (self.vectors[p].astype(np.float64) for p in (a, m, b))
         fine = h / 4 * (va + 2 * vm + vb)
         change = h / 4 * (2 * vm - va - vb)
-        defect = _beyond_rounding((self.values[b] - self.values[a]) - fine.sum(), self.values[a], self.values[b])
+        defect = beyond_rounding((self.values[b] - self.values[a]) - fine.sum(), self.values[a], self.values[b])
         return fine, change, max(CHANGE_TO_ERROR * float(np.abs(change).sum()), defect)
 
     def add_leaf(self, a: int, m: int, b: int) -> tuple:
@@ -92,6 +94,22 @@ class _Path:
         """The path's attributions: its leaves' fine estimates, summed."""
         assert self.total is not None  # every path starts with START_LEAVES leaves
         return self.total
+
+    @property
+    def coarse(self) -> np.ndarray:
+        """The same with every leaf's coarse estimate: what the last refinement started from."""
+        assert self.total is not None and self.change is not None
+        return self.total - self.change
+
+    def residuals(self) -> tuple[float, float]:
+        """The completeness gap's evidence along the path (estimate.path_residuals): the sum of
+        the residuals of its stretches, and of their squares."""
+        positions = sorted(self.values)
+        alphas = np.array(positions, np.float64) / GRID
+        values = np.array([self.values[p] for p in positions])[None, :, None]
+        slopes = np.array([self.slopes[p] for p in positions])[None, :, None]
+        total, squares = path_residuals(alphas, values, slopes)
+        return float(total[0, 0]), float(squares[0, 0])
 
     def release_unused(self) -> None:
         """Drop the vectors of points no live leaf needs (memory: live leaves, not all points)."""
@@ -126,9 +144,8 @@ class AdaptiveIntegratedGradients(OneTargetAtATime):
         for first in range(0, groups, together):  # rows are ordered by instance
             members = (rows.instance >= first) & (rows.instance < first + together)
             parts.append(self._refine(Rows(rows.x[members], rows.baselines[members], rows.targets[members], rows.instance[members] - first)))
-        return RowResults(
-            *(np.concatenate([getattr(part, name) for part in parts]) for name in ("attributions", "start_values", "steps", "error_estimates", "hit_max_steps"))
-        )
+        names = ("attributions", "start_values", "steps", "error_estimates", "hit_max_steps", "coarse", "residuals")
+        return RowResults(**{name: np.concatenate([getattr(part, name) for part in parts]) for name in names}, kappa=1 / CHANGE_TO_ERROR)
 
     def _refine(self, rows: Rows) -> RowResults:
         tensors = self.path.row_tensors(rows.x, rows.baselines)
@@ -169,6 +186,9 @@ class AdaptiveIntegratedGradients(OneTargetAtATime):
             steps=steps,
             error_estimates=estimates,
             hit_max_steps=unconverged,
+            coarse=np.stack([p.coarse for p in paths]).astype(np.float32)[:, None],
+            kappa=1 / CHANGE_TO_ERROR,
+            residuals=np.array([p.residuals() for p in paths])[:, :, None],  # [R, 2, 1]
         )
 
     def _evaluate(self, paths: list, pending: dict, tensors: dict, row_targets: np.ndarray) -> None:
@@ -182,6 +202,7 @@ class AdaptiveIntegratedGradients(OneTargetAtATime):
             path = paths[row]
             path.vectors[int(position)] = vector.copy()  # not a view: the call's whole array would stay alive
             path.values[int(position)] = float(value)
+            path.slopes[int(position)] = float(vector.sum(dtype=np.float64))  # dF/dalpha: v = (x - x') dF/dx
             path.evaluations += 1
         self.evaluations += len(positions)
 
@@ -249,15 +270,9 @@ def _estimate(own: list) -> float:
     total = np.mean([p.total for p in own], axis=0)
     change = np.mean([p.change for p in own], axis=0)
     ends = [v for p in own for v in (p.values[0], p.values[GRID])]
-    defect = _beyond_rounding(np.mean([p.values[GRID] - p.values[0] for p in own]) - total.sum(), *ends)
+    defect = beyond_rounding(np.mean([p.values[GRID] - p.values[0] for p in own]) - total.sum(), *ends)
     norm = np.abs(total).sum()
     error = max(CHANGE_TO_ERROR * np.abs(change).sum(), defect)
     if norm == 0:
         return 0.0 if error == 0 else np.inf
     return float(error / norm)
-
-
-def _beyond_rounding(defect: float, *values: float) -> float:
-    """|defect| less what float32 rounding of the F values alone can produce: where F barely
-    changes along the path, its values' last bits would otherwise pass for a quadrature error."""
-    return max(0.0, abs(float(defect)) - 4 * float(np.finfo(np.float32).eps) * max(abs(v) for v in values))

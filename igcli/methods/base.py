@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from igcli.methods.estimate import gap_flags, pair_estimates
 from igcli.methods.explanation import Explanation
 
 if TYPE_CHECKING:
@@ -32,6 +33,13 @@ class RowResults:
     steps: np.ndarray | None = None  # [G, K], methods that choose their steps
     error_estimates: np.ndarray | None = None
     hit_max_steps: np.ndarray | None = None
+    # the attributions of an embedded coarser rule over the same points, [R, K, ...], and how
+    # the change from them scales to the error (igcli/methods/estimate.py); None: no estimate
+    coarse: np.ndarray | None = None
+    kappa: float = 0.0
+    # the quadrature residuals along each row's path, [R, 2, K]: their sum and the sum of their
+    # squares (estimate.path_residuals), the evidence of a gap that steps do not close
+    residuals: np.ndarray | None = None
 
 
 class RowMethod:
@@ -101,7 +109,29 @@ class RowMethod:
             hit_max_steps=result.hit_max_steps,
             gap=gap,
         )
+        if result.coarse is not None and not squared:  # an embedded rule: the estimate at no extra gradient
+            self._estimate(explanation, result, per_instance)
         return explanation.first_target() if one else explanation
+
+    @staticmethod
+    def _estimate(explanation: Explanation, result: RowResults, per_instance: int) -> None:
+        """The explanation's error estimates (unless --steps auto made its own), sum errors and
+        completeness gap flags, from the rows' coarse attributions and path residuals."""
+        attributions = explanation.attributions
+        groups, count = attributions.shape[:2]
+        assert result.coarse is not None
+        coarse = result.coarse.reshape(groups, per_instance, *attributions.shape[1:]).mean(axis=1)
+        target = explanation.scores - explanation.baseline_scores if explanation.gap is None else explanation.gap
+        incomplete = np.zeros((groups, count), bool)
+        if result.residuals is not None:  # the rows' residuals pooled: their mean for the miss, all of them for the spread
+            pooled = result.residuals.reshape(groups, per_instance, 2, count).sum(axis=1)
+            deltas = attributions.reshape(groups, count, -1).sum(axis=2, dtype=np.float64) - target
+            incomplete = gap_flags(deltas, target, pooled[:, 0] / per_instance, pooled[:, 1] / per_instance**2)
+        scale = np.maximum(np.abs(explanation.scores), np.abs(explanation.baseline_scores))
+        estimates, explanation.sum_errors = pair_estimates(attributions, coarse, result.kappa, target, scale, incomplete)
+        if explanation.error_estimates is None:  # --steps auto estimates its own
+            explanation.error_estimates = estimates
+        explanation.incomplete = incomplete
 
 
 class OneTargetAtATime(RowMethod):
@@ -128,6 +158,9 @@ class OneTargetAtATime(RowMethod):
             per_target(result.steps),
             per_target(result.error_estimates),
             per_target(result.hit_max_steps),
+            None if result.coarse is None else result.coarse.reshape(len(rows.x), count, *shape),
+            result.kappa,
+            None if result.residuals is None else result.residuals.reshape(len(rows.x), count, 2).transpose(0, 2, 1),
         )
 
     def attribute_one(self, rows: Rows) -> RowResults:

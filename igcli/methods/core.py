@@ -30,7 +30,7 @@ AUTO_BATCH_CPU_MAX = 64
 CPU_BRANCHES = 2
 # What a compiled call returns: per-row sums, per-point contributions, per-point IDGI directions,
 # or (forward passes only) the model's value at each point.
-MODES = ("sums", "points", "idgi", "values")
+MODES = ("sums", "pair", "points", "idgi", "values")  # pair: sums with the rule and with its embedded coarser rule
 
 
 def on_gpu() -> bool:
@@ -88,12 +88,20 @@ class PathRows:
     point_rows: np.ndarray  # [P] the row of each point
     alphas: np.ndarray  # [P] position of each point along its row's path
     weights: np.ndarray  # [P] quadrature weight of each point
+    coarse: np.ndarray | None = None  # [P] the weights of an embedded coarser rule (mode "pair")
 
     @classmethod
-    def same_rule(cls, tensors: dict, targets: np.ndarray, alphas: np.ndarray, weights: np.ndarray) -> PathRows:
+    def same_rule(cls, tensors: dict, targets: np.ndarray, alphas: np.ndarray, weights: np.ndarray, coarse: np.ndarray | None = None) -> PathRows:
         """Every row walks the same points."""
         rows = len(targets)
-        return cls(tensors, np.asarray(targets), np.repeat(np.arange(rows), len(alphas)), np.tile(alphas, rows), np.tile(weights, rows))
+        return cls(
+            tensors,
+            np.asarray(targets),
+            np.repeat(np.arange(rows), len(alphas)),
+            np.tile(alphas, rows),
+            np.tile(weights, rows),
+            None if coarse is None else np.tile(coarse, rows),
+        )
 
 
 def _gradient_functions(tf, model_call, count: int):
@@ -140,19 +148,30 @@ def _path_calls(tf, path: Path, rank: int, flat_outputs, point_gradients, xla: b
             squares = tf.square(grads)
             total = tf.reduce_sum(squares, axis=list(range(2, rank + 2)), keepdims=True)
             return tf.math.divide_no_nan(squares, total), values
-        grads = grads * tf.reshape(weights, [-1, 1, *[1] * rank])
         velocity = path.velocity(at_points, shaped_alphas)
-        if velocity is not None:
-            grads = grads * velocity[:, None]
+
+        def weighed(column):  # w_k dF/dx (times the path's velocity) with one column of weights
+            weighted = grads * tf.reshape(weights[:, column], [-1, 1, *[1] * rank])
+            return weighted if velocity is None else weighted * velocity[:, None]
+
         if mode == "points":  # each point's own contribution, finished with its row's tensors
-            return path.finish(grads, _with_target_axis(at_points)), values
-        # Sorted segments are summed in point order, as a reduction over a [rows, m] axis
-        # would; XLA has no sorted segment sum, only the unsorted one (another order).
-        if xla:
-            sums = tf.math.unsorted_segment_sum(grads, point_rows, tf.shape(targets)[0])
-        else:
-            sums = tf.math.segment_sum(grads, point_rows)
-        return path.finish(sums, _with_target_axis(rows)), values
+            return path.finish(weighed(0), _with_target_axis(at_points)), values
+
+        def summed(column):
+            # Sorted segments are summed in point order, as a reduction over a [rows, m] axis
+            # would; XLA has no sorted segment sum, only the unsorted one (another order).
+            if xla:
+                sums = tf.math.unsorted_segment_sum(weighed(column), point_rows, tf.shape(targets)[0])
+            else:
+                sums = tf.math.segment_sum(weighed(column), point_rows)
+            return path.finish(sums, _with_target_axis(rows))
+
+        if mode == "pair":  # the rule's sums and its embedded coarser rule's, from the same gradients,
+            # and at every point beside F the slope dF/dalpha (for the completeness gap's evidence)
+            moved = grads if velocity is None else grads * velocity[:, None]
+            slopes = tf.reduce_sum(path.finish(moved, _with_target_axis(at_points)), axis=list(range(2, rank + 2)))
+            return tf.stack([summed(0), summed(1)]), tf.concat([values, slopes], axis=1)
+        return summed(0), values
 
     return path_calls
 
@@ -171,7 +190,7 @@ class GradientCore:
         self.branches = auto_branches() if branches is None else max(1, int(branches))
         rank = len(input_shape)
         instances = tf.TensorSpec([None, *input_shape], tf.float32)
-        vector = tf.TensorSpec([None], tf.float32)
+        vector = tf.TensorSpec([None, None], tf.float32)  # weights: a column per rule (two in mode "pair")
         positions = tf.TensorSpec([None], tf.float64)  # alphas: a path may need them exact (Blur IG's sigmas)
         indices = tf.TensorSpec([None], tf.int32)
         chosen = tf.TensorSpec([None, self.targets], tf.int32)
@@ -208,18 +227,30 @@ class GradientCore:
 
     def weighted_sums(self, rows: PathRows) -> tuple[np.ndarray, np.ndarray]:
         """-> (attributions [R, K, ...] float32, the targets' values F at every point [P, K])."""
-        results = np.zeros((0, self.targets), np.float32)  # no rows, no calls; else the first call's shape
+        results, values = self._row_sums(rows, "sums")
+        return results[0], values
+
+    def weighted_pair(self, rows: PathRows) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """-> (attributions [R, K, ...] with rows.weights, the same with rows.coarse, F at every
+        point [P, K], dF/dalpha at every point [P, K]): one gradient per point, two sums."""
+        results, values = self._row_sums(rows, "pair")
+        return results[0], results[1], values[:, : self.targets], values[:, self.targets :]
+
+    def _row_sums(self, rows: PathRows, mode: str) -> tuple[np.ndarray, np.ndarray]:
+        """-> (the rows' sums [C, R, K, ...]: C = 1, or 2 in mode "pair"; F at every point [P, K])."""
+        results = np.zeros((1, 0, self.targets), np.float32)  # no rows, no calls; else the first call's shape
         filled = np.zeros(len(rows.targets), bool)
-        values = np.zeros((len(rows.point_rows), self.targets), np.float32)
-        for start, stop, first, last, part, part_values in self._calls(rows, "sums"):
+        values = np.zeros((len(rows.point_rows), self.targets * (2 if mode == "pair" else 1)), np.float32)
+        for start, stop, first, last, part, part_values in self._calls(rows, mode):
+            part = part if mode == "pair" else part[None]
             if start == 0:
-                results = np.zeros((len(rows.targets), *part.shape[1:]), part.dtype)
+                results = np.zeros((len(part), len(rows.targets), *part.shape[2:]), part.dtype)
             # A row met for the first time takes its sum as computed (bit for bit, signed zeros
             # included); a row sliced over several calls adds the later slices to it.
             fresh = ~filled[first:last]
-            block = results[first:last]
-            block[fresh] = part[fresh]
-            block[~fresh] += part[~fresh]
+            block = results[:, first:last]
+            block[:, fresh] = part[:, fresh]
+            block[:, ~fresh] += part[:, ~fresh]
             filled[first:last] = True
             values[start:stop] = part_values
         return results, values
@@ -250,7 +281,9 @@ class GradientCore:
         tf = self._tf
         tensors = [np.asarray(rows.tensors[name], np.float32) for name in self.path.row_fields]
         point_rows = np.asarray(rows.point_rows, np.int32)
-        alphas, weights = np.asarray(rows.alphas, np.float64), np.asarray(rows.weights, np.float32)
+        alphas = np.asarray(rows.alphas, np.float64)
+        columns = [rows.weights] if rows.coarse is None or mode != "pair" else [rows.weights, rows.coarse]
+        weights = np.stack([np.asarray(column, np.float32) for column in columns], axis=1)  # [P, 1 or 2]
         targets = np.asarray(rows.targets, np.int32).reshape(len(rows.targets), -1)
         start = 0
         while start < len(point_rows):

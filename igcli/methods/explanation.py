@@ -22,6 +22,10 @@ class Explanation:
     # what the attributions must add up to when it is not F(x) - F(x'): over noisy copies
     # (SmoothGrad) the mean change along their paths; NaN where completeness does not apply
     gap: np.ndarray | None = None
+    # how far the quadrature alone may leave the sum of the attributions from complete, [G, K]
+    # (igcli/methods/estimate.py); None where the method has no embedded rule
+    sum_errors: np.ndarray | None = None
+    incomplete: np.ndarray | None = None  # bool [G, K]: a completeness gap that is no quadrature error
 
     target_axis: bool = True  # False: one target per instance, no K axis (first_target)
 
@@ -39,6 +43,8 @@ class Explanation:
             first(self.error_estimates),
             first(self.hit_max_steps),
             first(self.gap),
+            first(self.sum_errors),
+            first(self.incomplete),
             target_axis=False,
         )
 

@@ -11,18 +11,23 @@ import numpy as np
 
 from igcli.methods.base import RowMethod, RowResults, Rows
 from igcli.methods.core import GradientCore, PathRows
+from igcli.methods.estimate import path_residuals
 from igcli.methods.paths import StraightLine
+from igcli.methods.quadrature import Embedded
 
 IDGI_MEMORY = 1 << 28  # bytes of per-point directions held at once; rows are taken in slices that fit
 
 
 class IntegratedGradients(RowMethod):
-    def __init__(self, core: GradientCore, alphas: np.ndarray, weights: np.ndarray, idgi: bool = False):
+    def __init__(self, core: GradientCore, alphas: np.ndarray, weights: np.ndarray, idgi: bool = False, embedded: Embedded | None = None):
+        """embedded: a coarser rule on the same points, for the error estimate (not with IDGI,
+        whose weights come from F's changes)."""
         self.core = core
         self.path = core.path
         self.alphas = np.asarray(alphas, np.float64)
         self.weights = np.asarray(weights, np.float32)
         self.idgi = idgi
+        self.embedded = None if idgi else embedded
         self._shared_baseline: tuple[np.ndarray, np.ndarray] | None = None  # (baseline, its outputs): see _baseline_outputs
 
     @classmethod
@@ -38,19 +43,26 @@ class IntegratedGradients(RowMethod):
         path=None,
         idgi: bool = False,
         targets: int = 1,
+        embedded: Embedded | None = None,
     ):
         """targets: K, the outputs each row explains at once (their points are the same)."""
         core = GradientCore(model_call, input_shape, path or StraightLine(), batch_size, branches, xla, targets)
-        return cls(core, alphas, weights, idgi)
+        return cls(core, alphas, weights, idgi, embedded)
 
     def attribute(self, rows: Rows) -> RowResults:
         tensors = self.path.row_tensors(rows.x, rows.baselines)
         if self.idgi:
             attributions, start_values = self._idgi(tensors, rows.targets)
-        else:
+            return RowResults(attributions, start_values)
+        if self.embedded is None:
             attributions, _ = self.core.weighted_sums(PathRows.same_rule(tensors, rows.targets, self.alphas, self.weights))
-            start_values = self._start_values(rows, tensors)
-        return RowResults(attributions, start_values)
+            return RowResults(attributions, self._start_values(rows, tensors))
+        same = PathRows.same_rule(tensors, rows.targets, self.alphas, self.weights, self.embedded.weights)
+        attributions, coarse, values, slopes = self.core.weighted_pair(same)
+        count, width = len(rows.targets), values.shape[1]
+        total, squares = path_residuals(self.alphas, values.reshape(count, -1, width), slopes.reshape(count, -1, width))
+        residuals = np.stack([total, squares], axis=1)  # [R, 2, K]
+        return RowResults(attributions, self._start_values(rows, tensors), coarse=coarse, kappa=self.embedded.kappa, residuals=residuals)
 
     def metric_baseline(self, x: np.ndarray, baselines: np.ndarray) -> np.ndarray:
         if isinstance(self.path, StraightLine):

@@ -112,7 +112,7 @@
   function card(label, value, tone) {
     cards.appendChild(el("div", { className: "card" + (tone ? " " + tone : "") }, [el("div", { className: "value" }, value), el("div", { className: "label" }, label)]));
   }
-  const exitMeaning = { 0: "every instance explained", 1: "some instances failed", 2: "usage error", 3: "relative delta over --max-delta" };
+  const exitMeaning = { 0: "every instance explained", 1: "some instances failed", 2: "usage error", 3: "over --max-delta or --max-error" };
   if (run.exit_code !== undefined) card("exit code: " + (exitMeaning[run.exit_code] || "see README"), String(run.exit_code), run.exit_code === 0 ? null : (run.exit_code === 3 ? "warn" : "bad"));
   const counts = run.counts || {};
   for (const key in counts) {
@@ -121,8 +121,15 @@
          (key === "failed" || key === "skipped_files") && value > 0 ? "bad" : (key === "uninformative_baselines" && value > 0 ? "warn" : null));
   }
   if (!run.counts) card("rows in summary.csv", grouped.format(rows));
-  if (typeof run.max_relative_delta === "number") card("max relative delta", formatNumber(run.max_relative_delta), Array.isArray(run.over_max_delta) && run.over_max_delta.length ? "warn" : null);
+  if (typeof run.max_relative_delta === "number") card("max relative delta", formatNumber(run.max_relative_delta), run.max_relative_delta > 0.05 ? "warn" : null);
   if (Array.isArray(run.over_max_delta) && run.over_max_delta.length) card("over --max-delta", grouped.format(run.over_max_delta.length), "warn");
+  const estimate = run.error_estimate || {};
+  if (estimate.estimated && typeof estimate.max === "number") {
+    card("max error estimate (median " + formatNumber(estimate.median) + ")", formatNumber(estimate.max), estimate.max > 0.05 ? "warn" : null);
+    if (estimate.over_max_error && estimate.over_max_error.length) card("over --max-error", grouped.format(estimate.over_max_error.length), "warn");
+  }
+  const gaps = estimate.incomplete && Array.isArray(estimate.incomplete.ids) ? estimate.incomplete.ids : [];
+  if (gaps.length) card("incomplete: more steps will not fix", grouped.format(gaps.length), "bad");
   if (run.stopped_early) card("stopped at the first failure (--fail-fast)", "yes", "bad");
 
   function kvTable(object) {
@@ -150,6 +157,12 @@
     panels.appendChild(box);
     if (histogram) box.appendChild(el("details", null, [el("summary", null, "instances by steps"), kvTable(histogram)]));
     if (Array.isArray(ids) && ids.length) box.appendChild(el("details", null, [el("summary", null, ids.length + " instances stopped at --max-steps"), el("p", { className: "mono" }, ids.slice(0, data.max_listed).join(", ") + (ids.length > data.max_listed ? ", \u2026" : ""))]));
+  }
+  if (estimate.estimated === false && estimate.reason) panels.appendChild(el("div", null, [el("h3", null, "Error estimate"), el("p", null, "None for this run: " + estimate.reason + ".")]));
+  if (gaps.length) {
+    panels.appendChild(el("div", { className: "alarm" }, [el("h3", null, "Completeness gaps that more steps will not close"),
+      el("p", null, gaps.length + " instance(s) whose attributions miss F(x) - F(x') by more than the quadrature explains: the model's gradients do not account for the change of its output (a non-differentiable or gradient-blocking operation, or a jump, along the path). Rows marked in the table (column incomplete)."),
+      el("p", { className: "mono" }, gaps.slice(0, data.max_listed).join(", ") + (gaps.length > data.max_listed ? ", \u2026" : ""))]));
   }
   const flat = run.uninformative_baselines;
   if (flat && Array.isArray(flat.ids) && flat.ids.length) {
@@ -504,7 +517,7 @@
     fragment.appendChild(spacer(first * ROW));
     for (let k = first; k < last; k++) {
       const i = view[k];
-      const tr = el("tr", { className: failed(i) ? "error" : "" });
+      const tr = el("tr", { className: failed(i) ? "error" : (numberAt("incomplete", i) === 1 ? "incomplete" : "") });
       tr.dataset.row = i;
       for (const column of visible) {
         const td = el("td", { className: column.kind === "number" ? "num" : "" });

@@ -48,7 +48,13 @@ class RunFrame:
                 remove(self.dir)
                 self.dir.mkdir(parents=True)
         self.journal = Journal(self.dir, plan.fingerprint, continuing)
-        self.tally = Tally(out=str(plan.out), skipped=list(plan.skipped))
+        self.tally = Tally(
+            out=str(plan.out),
+            skipped=list(plan.skipped),
+            max_delta=options.max_delta,
+            max_error=options.max_error,
+            points_per_instance=plan.points_per_instance,
+        )
         for path in self.tally.skipped:
             warn(f"igcli: skipped {path}: not an image file")
         self.sinks: list = []
@@ -66,7 +72,7 @@ class RunFrame:
 
     def count(self, results: Results) -> None:
         """Add a group to the tally (in the executor's thread, as soon as it is computed)."""
-        self.tally.add(results, self.plan.options.max_delta)
+        self.tally.add(results)
         for ident, extra in zip(results.ids, results.extras):
             self.listing.update(listing_line(ident, extra.get("hash", "")))
 

@@ -49,8 +49,13 @@ def explain_group(method, space, batch, plan) -> Results:
             results.deltas[rows] = explanation.deltas
             if explanation.steps is not None:
                 results.steps[rows] = explanation.steps
-                results.error_estimates[rows] = explanation.error_estimates
                 results.hit_max_steps[rows] = explanation.hit_max_steps
+            if explanation.error_estimates is not None:
+                results.error_estimates[rows] = explanation.error_estimates
+            if explanation.sum_errors is not None:
+                results.sum_errors[rows] = explanation.sum_errors
+            if explanation.incomplete is not None:
+                results.incomplete[rows] = explanation.incomplete
             if plan.metrics:
                 start = method.metric_baseline(x, baseline)
                 for name in plan.metrics:

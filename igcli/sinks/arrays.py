@@ -33,13 +33,15 @@ ARRAY_NAMES = (
 )
 TEXT_ARRAYS = ("ids", "sources", "target_names", "status")
 PER_INSTANCE = ("ids", "sources", "status")  # every other array holds one value per target
-INTEGER_ARRAYS = ("targets", "steps", "uninformative_baseline")
+INTEGER_ARRAYS = ("targets", "steps", "uninformative_baseline", "incomplete")
 
 
 def optional_arrays(plan) -> dict:
     """Arrays only the runs that compute them write (--steps auto, --metrics), with their shape per
     instance, so other runs keep their layout: name -> shape."""
-    shapes: dict[str, tuple] = {"steps": (), "error_estimate": ()} if plan.steps is None else {}
+    shapes: dict[str, tuple] = {"steps": ()} if plan.steps is None else {}
+    if plan.estimated:
+        shapes.update({"error_estimate": (), "incomplete": ()})
     for metric in plan.metrics:
         shapes.update({metric: (), f"{metric}_curve": (plan.options.metric_steps + 1,)})
     return shapes
@@ -50,6 +52,8 @@ def _optional_value(results: Results, name: str) -> np.ndarray:
         return results.steps
     if name == "error_estimate":
         return results.error_estimates
+    if name == "incomplete":
+        return results.incomplete
     if name.endswith("_curve"):
         return results.metric_curves[name[: -len("_curve")]]
     return results.metric_scores[name]

@@ -13,7 +13,7 @@ import numpy as np
 from igcli import __version__
 from igcli.atomic import write_text
 from igcli.results import UNINFORMATIVE_SHARE
-from igcli.tally import Tally
+from igcli.tally import ESTIMATE_WARNING, Tally
 
 OWNS = ("run.json",)
 
@@ -65,6 +65,8 @@ def run_record(plan, parameters: dict, tally: Tally, sections: dict | None = Non
         "over_max_delta": tally.over_max_delta,
         "stopped_early": tally.stopped_early,
         "exit_code": tally.exit_code,
+        "gradient_evaluations": tally.gradient_evaluations,
+        "error_estimate": _estimate_section(plan, tally),
         **({"adaptive": _adaptive_section(plan, tally)} if plan.steps is None else {}),
         **(
             {
@@ -80,6 +82,30 @@ def run_record(plan, parameters: dict, tally: Tally, sections: dict | None = Non
         "skipped_files": tally.skipped,
         "command": sys.argv,
         **(sections or {}),
+    }
+
+
+def _estimate_section(plan, tally: Tally) -> dict:
+    """The error estimates' distribution, the instances above ESTIMATE_WARNING or --max-error, and
+    those whose completeness gap the quadrature does not explain; or why the run has none."""
+    if not plan.estimated:
+        return {"estimated": False, "reason": plan.estimate_reason}
+    values = np.asarray(tally.estimates, np.float64)
+    finite = values[np.isfinite(values)]
+
+    def quantile(q):
+        return float(np.quantile(finite, q)) if finite.size else None
+
+    return {
+        "estimated": True,
+        "what": "relative L1 error of the attributions: sum |A - A_exact| / sum |A| (docs/methods.md)",
+        "median": quantile(0.5),
+        "p95": quantile(0.95),
+        "max": float(values.max()) if values.size else None,
+        "above": {"threshold": ESTIMATE_WARNING, "count": len(tally.over_estimate), "ids": tally.worst_estimates},  # the worst first
+        "max_error": plan.options.max_error,
+        "over_max_error": tally.over_max_error,
+        "incomplete": {"count": len(tally.incomplete), "ids": tally.incomplete},
     }
 
 

@@ -23,7 +23,7 @@ def owned_names() -> tuple[str, ...]:
 
 
 def summary_writer(plan, out: Path) -> SummaryWriter:
-    return SummaryWriter(out, plan.steps is None, plan.metrics, plan.targets.several)
+    return SummaryWriter(out, plan.steps is None, plan.metrics, plan.targets.several, plan.estimated)
 
 
 def heatmap_writer(plan, out: Path, files: bool = True, whole_run: bool = True) -> HeatmapWriter:

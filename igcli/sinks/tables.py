@@ -61,22 +61,22 @@ class CsvSink:
 
 class SummaryWriter(CsvSink):
     """summary.csv: one row per instance, or with several targets one per (instance, target) and
-    a `rank` column; with --steps auto `steps` and `error_estimate`, and with --metrics one column
-    per metric, come before status."""
+    a `rank` column; with --steps auto `steps`, with an error estimate (estimated) `error_estimate`
+    and `incomplete`, and with --metrics one column per metric, come before status."""
 
     OWNS = ("summary.csv",)
 
-    def __init__(self, out: Path, adaptive: bool = False, metrics: tuple = (), several: bool = False):
-        self.adaptive, self.metrics, self.several = adaptive, tuple(metrics), several
+    def __init__(self, out: Path, adaptive: bool = False, metrics: tuple = (), several: bool = False, estimated: bool = False):
+        self.adaptive, self.metrics, self.several, self.estimated = adaptive, tuple(metrics), several, estimated or adaptive
         header = list(SUMMARY_COLUMNS)
-        extra = (["steps", "error_estimate"] if adaptive else []) + list(self.metrics)
+        extra = (["steps"] if adaptive else []) + (["error_estimate", "incomplete"] if self.estimated else []) + list(self.metrics)
         header[header.index("status") : header.index("status")] = extra
         if several:
             header.insert(header.index("target"), "rank")
         super().__init__(out / "summary.csv", header)
 
     def rows(self, results: Results):
-        relative, uninformative = results.relative_deltas, results.uninformative
+        relative, uninformative, incomplete = results.relative_deltas, results.uninformative, results.incomplete
         for row, (ident, source, extra, error) in enumerate(zip(results.ids, results.sources, results.extras, results.errors)):
             head = [ident, source, extra.get("original_size", ""), results.predicted[row], results.predicted_names[row]]
             count = results.targets.shape[1] if error is None or not self.several else 1
@@ -92,7 +92,9 @@ class SummaryWriter(CsvSink):
                     uninformative[row, k],
                 ]
                 if self.adaptive:
-                    values += [results.steps[row, k], results.error_estimates[row, k]]
+                    values.append(results.steps[row, k])
+                if self.estimated:
+                    values += [results.error_estimates[row, k], incomplete[row, k]]
                 values += [results.metric_scores[name][row, k] for name in self.metrics]
                 rank = [k + 1 if error is None else ""] if self.several else []
                 yield [cell(value) for value in head] + rank + [cell(value) for value in values] + ["ok" if error is None else "error", error or ""]
