@@ -21,6 +21,9 @@ def json_summary(tally: Tally) -> dict:
         "timings": tally.timings,
         "errors": tally.errors,
         "over_max_delta": tally.over_max_delta,
+        "max_error_estimate": max(tally.estimates) if tally.estimates else None,
+        "over_max_error": tally.over_max_error,
+        "incomplete": tally.incomplete,
         **({"gradient_evaluations": tally.gradient_evaluations, "hit_max_steps": tally.hit_max_steps} if tally.steps_histogram else {}),
         "exit_code": tally.exit_code,
     }
