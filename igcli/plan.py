@@ -275,7 +275,8 @@ def _check_shape(inputs, model) -> None:
     got = inputs.instance_shape
     if len(got) != len(expected) or any(e is not None and e != g for g, e in zip(got, expected)):
         shown = tuple("?" if e is None else e for e in expected)
-        raise UsageProblem(f"{inputs.path}: instances of shape {got} do not fit the model's input {shown}")
+        hint = getattr(inputs, "width_hint", lambda _: "")(expected[-1])
+        raise UsageProblem(f"{inputs.path}: instances of shape {got} do not fit the model's input {shown}{hint}")
 
 
 def fingerprint(options: ExplainOptions, model_sha256: str) -> dict:

@@ -82,6 +82,18 @@ def test_empty_inputs(igcli, models, tmp_path):
     assert_one_line_error(igcli("explain", models / "table.keras", tmp_path / "text.csv"), 2, "no numeric")
 
 
+def test_a_table_one_column_too_wide_names_the_label_column_option(igcli, models, tmp_path):
+    # issue 23: a CSV with its label column beside the 3 features the model takes
+    (tmp_path / "labelled.csv").write_text("a,b,c,label\n1,2,3,0\n4,5,6,1\n")
+    run = igcli("explain", models / "table.keras", tmp_path / "labelled.csv")
+    assert_one_line_error(run, 2, "labelled.csv", "(4,)", "a, b, c, label", "--label-column", "--columns")
+    run = igcli("explain", models / "table.keras", tmp_path / "labelled.csv", "--label-column", "label", "--steps", 2, "-o", tmp_path / "out")
+    assert run.exit_code == 0, run.output
+    (tmp_path / "narrow.csv").write_text("a,b,note\n1,2,x\n")
+    run = igcli("explain", models / "table.keras", tmp_path / "narrow.csv")
+    assert_one_line_error(run, 2, "narrow.csv", "(2,)", "not a number", "--columns")
+
+
 def like_a_terminal() -> None:
     """In the child before exec: Ctrl-C's default action, as a terminal gives a foreground command
     (a background job, such as CI run from a script with &, inherits SIGINT ignored, and Python then

@@ -69,6 +69,17 @@ class CsvInputs:
         self.count = None  # not known without reading the whole table
         self.instance_shape = (len(self.features),)
 
+    def width_hint(self, wanted: int | None) -> str:
+        """Why the table's feature count may differ from the model's, and which option mends it."""
+        if wanted is None or len(self.features) == wanted:
+            return ""
+        shown = ", ".join(self.features[:8]) + (", ..." if len(self.features) > 8 else "")
+        if len(self.features) > wanted:
+            unused = [o for o, given in (("--label-column", self.options.label_column), ("--id-column", self.options.id_column)) if not given]
+            extra = f"; a label or id column? exclude it with {' or '.join(unused)}" if unused else ""
+            return f" (feature columns: {shown}{extra}; or choose the {wanted} features with --columns)"
+        return f" (feature columns: {shown}; a column whose first value is not a number is not a feature: choose the {wanted} features with --columns)"
+
     def batches(self, size: int) -> Iterator[Batch]:
         unique = UniqueIds()
         id_at = self.header.index(self.options.id_column) if self.options.id_column else None
