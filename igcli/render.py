@@ -13,6 +13,8 @@ DEFAULT_SIGN = "absolute"
 PANEL_GAP = 8  # white pixels between the tiles of a panel
 CAPTION_HEIGHT = 32  # room for two lines of the 12 px default font
 TILE_PAD = 6
+LABEL_HEIGHT = 22  # the strip above each column of a labelled panel (side_by_side)
+LABEL_FONT = 15
 
 
 def _check_sign(sign: str) -> None:
@@ -119,24 +121,40 @@ def render_heatmap(x, attributions, *, value_range=(0.0, 1.0), sign=DEFAULT_SIGN
     return sheet
 
 
-def side_by_side(images: list):
-    """Images of one height in a row, PANEL_GAP white pixels apart."""
-    from PIL import Image
+def side_by_side(images: list, labels: list[str] | None = None):
+    """Images of one height in a row, PANEL_GAP white pixels apart; labels: a line of text on a
+    white strip LABEL_HEIGHT pixels high above each image, cut short to the image's width."""
+    from PIL import Image, ImageDraw
 
+    if labels is not None and len(labels) != len(images):
+        raise ValueError(f"{len(labels)} labels for {len(images)} images")
+    top = LABEL_HEIGHT if labels is not None else 0
     width = sum(image.width for image in images) + PANEL_GAP * (len(images) - 1)
-    sheet = Image.new("RGB", (width, max(image.height for image in images)), "white")
+    sheet = Image.new("RGB", (width, top + max(image.height for image in images)), "white")
+    draw, font = ImageDraw.Draw(sheet), _caption_font(LABEL_FONT)
     left = 0
-    for image in images:
-        sheet.paste(image, (left, 0))
+    for number, image in enumerate(images):
+        sheet.paste(image, (left, top))
+        if labels is not None:
+            draw.text((left + 2, 3), fit_text(draw, labels[number], font, image.width - 4), fill="black", font=font)
         left += image.width + PANEL_GAP
     return sheet
 
 
-def _caption_font():
+def fit_text(draw, text: str, font, width: float) -> str:
+    """text, or as much of it as fits in width pixels followed by '...'."""
+    if draw.textlength(text, font=font) <= width:
+        return text
+    while text and draw.textlength(text + "...", font=font) > width:
+        text = text[:-1]
+    return text + "..."
+
+
+def _caption_font(size: int = 12):
     from PIL import ImageFont
 
     try:
-        return ImageFont.load_default(size=12)
+        return ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1 has only the fixed-size bitmap font
         return ImageFont.load_default()
 

@@ -202,6 +202,61 @@ def test_contact_sheet_with_fewer_tiles_than_columns():
     assert sheet.size == (100 + 2 * render.TILE_PAD, 100 + render.CAPTION_HEIGHT + 2 * render.TILE_PAD)
 
 
+def test_side_by_side_labels_each_column_above_it():
+    images = [Image.new("RGB", (60, 40), colour) for colour in ("red", "green", "blue")]
+    plain = np.asarray(render.side_by_side(images))
+    labelled = np.asarray(render.side_by_side(images, ["input", "a class name far too long for sixty pixels", ""]))
+    top, gap = render.LABEL_HEIGHT, render.PANEL_GAP
+    assert labelled.shape == (40 + top, 3 * 60 + 2 * gap, 3) and plain.shape == (40, 3 * 60 + 2 * gap, 3)
+    np.testing.assert_array_equal(labelled[top:], plain)  # the images as they were, below the strip
+    strip = labelled[:top]
+    dark = strip.sum(-1) < 300
+    assert dark[:, :60].any() and dark[:, 60 + gap : 120 + gap].any()  # text over the first two
+    assert not dark[:, 60 : 60 + gap].any()  # the long label is cut short inside its column
+    assert (strip[:, 120 + gap :] == 255).all()  # an empty label leaves the strip white
+    with pytest.raises(ValueError, match="2 labels for 3 images"):
+        render.side_by_side(images, ["a", "b"])
+
+
+def test_fit_text_cuts_to_the_width():
+    from PIL import ImageDraw
+
+    draw, font = ImageDraw.Draw(Image.new("RGB", (1, 1))), render._caption_font(render.LABEL_FONT)
+    assert render.fit_text(draw, "cat", font, 200) == "cat"
+    cut = render.fit_text(draw, "a very long class name indeed", font, 80)
+    assert cut.endswith("...") and draw.textlength(cut, font=font) <= 80 and "a very long class name indeed".startswith(cut[:-3])
+
+
+@pytest.mark.parametrize("names", [True, False])
+def test_panels_of_several_targets_name_each_column(igcli, tmp_path, names):
+    """--target top:2 --panel: the input, then each target's overlay (the files heatmaps/<id>/<target>.png)
+    under a label naming the target (its class name with --class-names, else its index) and score."""
+    import csv
+    from pathlib import Path
+
+    shapes = Path(__file__).resolve().parents[1] / "sample_data" / "shapes"
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name in ("circle_00.png", "triangle_03.png"):
+        (folder / name).write_bytes((shapes / "images" / name).read_bytes())
+    extra = ["--class-names", shapes / "class_names.txt"] if names else []
+    run = igcli("explain", shapes / "model.keras", folder, "--target", "top:2", "--panel", "--steps", 4, *extra)
+    assert run.exit_code in (0, 3), run.stderr
+    with open(run.out / "summary.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    class_names = (shapes / "class_names.txt").read_text().split()
+    for ident in ("circle_00", "triangle_03"):
+        mine = [r for r in rows if r["id"] == ident]
+        assert [r["rank"] for r in mine] == ["1", "2"]
+        shown = [class_names[int(r["target"])] if names else f"class {r['target']}" for r in mine]
+        assert [r["target_name"] for r in mine] == (shown if names else ["", ""])
+        labels = ["input", *(f"{name}, score {float(r['score']):.3g}" for name, r in zip(shown, mine))]
+        overlays = [Image.open(run.out / "heatmaps" / ident / f"{r['target_name'] or r['target']}.png") for r in mine]
+        panel = Image.open(run.out / "heatmaps" / f"{ident}.png")
+        source = render.render_heatmap(np.asarray(Image.open(folder / f"{ident}.png").convert("RGB")), np.zeros((64, 64)), value_range=(0, 255), alpha=0.0)
+        np.testing.assert_array_equal(np.asarray(panel), np.asarray(render.side_by_side([source, *overlays], labels)))
+
+
 @pytest.mark.parametrize(
     "call",
     [

@@ -73,16 +73,16 @@ class HeatmapWriter:
             if kept and not want_tile:
                 continue
             pixels = self.preprocess.to_pixels(results.inputs[row])
-            overlay = None if kept else self._save(pixels, results.attributions[row], files)
+            overlay = None if kept else self._save(pixels, results.attributions[row], files, panel_labels(results, row))
             if want_tile:  # the first target's overlay, reused when it was just drawn
                 tile = overlay if overlay is not None else self._draw(pixels, results.attributions[row, 0], panel=False)
                 tile.thumbnail((160, 160))
                 name = results.target_names[row][0] or f"class {results.targets[row, 0]}"
                 self.tiles.append((tile, f"{results.ids[row]}\n{name} {results.scores[row, 0]:.3g}"))
 
-    def _save(self, pixels, attributions, files: list[Path]):
+    def _save(self, pixels, attributions, files: list[Path], labels: list[str]):
         """Draw and save an instance's heatmaps; -> the first target's plain overlay, or None when
-        only a panel was drawn."""
+        only a panel was drawn. labels: the panel's columns with several targets."""
         if not self.several:
             image = self._draw(pixels, attributions[0], self.config.panel)
             self.render.save_png(image, files[0])
@@ -91,7 +91,7 @@ class HeatmapWriter:
         for image, path in zip(overlays, files):
             self.render.save_png(image, path)
         if self.config.panel:
-            self.render.save_png(self.render.side_by_side([self._input(pixels), *overlays]), files[-1])
+            self.render.save_png(self.render.side_by_side([self._input(pixels), *overlays], labels), files[-1])
         return overlays[0]
 
     def _draw(self, pixels, attributions, panel: bool):
@@ -118,6 +118,13 @@ class HeatmapWriter:
 
     def abort(self) -> None:
         pass  # every heatmap already written is complete, and --resume keeps it
+
+
+def panel_labels(results: Results, row: int) -> list[str]:
+    """The columns of a panel with several targets: "input", then each target by its class name
+    (--class-names), else its index, with its score F(x)."""
+    names = (name or f"class {target}" for name, target in zip(results.target_names[row], results.targets[row]))
+    return ["input", *(f"{name}, score {score:.3g}" for name, score in zip(names, results.scores[row]))]
 
 
 def check_heatmap_options(config) -> None:
