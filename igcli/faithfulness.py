@@ -7,7 +7,11 @@ values; insertion starts from the baseline and puts the input's values back; k r
 M + 1 counts, floor(linspace(0, features, M + 1)). The target's value F after each step is the
 curve, and its area over [0, 1] by the trapezoid rule (steps taken as evenly spaced) is the score:
 a good explanation drops F fast (low deletion) and restores it fast (high insertion). This is
-xplique 1.3's CausalFidelity, per instance. M forward passes per instance per metric, batched."""
+xplique 1.3's CausalFidelity, per instance. M forward passes per instance per metric, batched.
+
+That score is in the model's units (logits, probabilities), so it does not compare across
+instances, models or runs. normalised_area puts it on the curve's own scale: the same area with
+F(x), the input's output, at 1 and F(x'), the output with every feature replaced, at 0."""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ import numpy as np
 
 from igcli.errors import UsageProblem
 from igcli.optiontype import Given, ParsedOption
+from igcli.results import UNINFORMATIVE_SHARE
 
 METRICS = ("deletion", "insertion")
 FORWARD_BATCH = 256  # perturbed inputs per forward call
@@ -87,3 +92,19 @@ def curves(outputs_of, x: np.ndarray, attributions: np.ndarray, baselines: np.nd
 def area(curve: np.ndarray) -> np.ndarray:
     """Trapezoid area over [0, 1] of curves [G, M + 1] sampled at evenly spaced steps."""
     return 0.5 * (curve[:, :-1] + curve[:, 1:]).mean(axis=1)
+
+
+def normalised_area(curves: np.ndarray, metric: str) -> np.ndarray:
+    """The area of curves [..., M + 1] with F(x) at 1 and F(x') at 0: (area - F(x')) / (F(x) - F(x')),
+    the ends read off each curve (deletion runs from x to x', insertion from x' to x). A perfect
+    deletion is near 0 and a perfect insertion near 1; a curve that overshoots its ends leaves
+    [0, 1]. NaN where F barely changes, |F(x) - F(x')| under UNINFORMATIVE_SHARE of |F(x)| (the
+    ratio would be noise), or the curve is missing."""
+    curves = np.asarray(curves, np.float64)
+    start, end = curves[..., 0], curves[..., -1]
+    full, empty = (start, end) if metric == "deletion" else (end, start)
+    gap = full - empty
+    raw = area(curves.reshape(-1, curves.shape[-1])).reshape(curves.shape[:-1])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scaled = (raw - empty) / gap
+    return np.where(np.abs(gap) > UNINFORMATIVE_SHARE * np.abs(full), scaled, np.nan)

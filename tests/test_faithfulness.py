@@ -156,3 +156,53 @@ def test_several_targets_cost_a_curve_each(igcli, sample):
     assert run.exit_code == 0, run.stderr
     assert run.arrays()["deletion_curve"].shape == (6, 2, 5)
     assert run.run_json()["metric_forward_passes"] == 6 * 2 * 5  # (M + 1) passes per curve, a curve per target
+
+
+def independent_normalised(curves: np.ndarray, metric: str) -> np.ndarray:
+    """Each curve rescaled first, F(x) -> 1 and F(x') -> 0, then integrated by numpy over [0, 1]."""
+    full, empty = (curves[..., 0], curves[..., -1]) if metric == "deletion" else (curves[..., -1], curves[..., 0])
+    scaled = (curves - empty[..., None]) / (full - empty)[..., None]
+    return np.trapezoid(scaled, dx=1 / (curves.shape[-1] - 1), axis=-1)
+
+
+def test_normalised_area_by_hand_and_against_numpy():
+    # deletion 4 -> 2 -> 0: a straight fall, half the area; insertion 0 -> 4 -> 4: three quarters
+    assert faithfulness.normalised_area(np.array([[4.0, 2.0, 0.0]]), "deletion") == pytest.approx([0.5])
+    assert faithfulness.normalised_area(np.array([[0.0, 4.0, 4.0]]), "insertion") == pytest.approx([0.75])
+    rng = np.random.default_rng(5)
+    curves = rng.normal(size=(7, 3, 11)) * 3
+    for metric in faithfulness.METRICS:
+        ours = faithfulness.normalised_area(curves, metric)
+        assert ours.shape == (7, 3)
+        np.testing.assert_allclose(ours, independent_normalised(curves, metric), rtol=1e-12, atol=1e-12)
+        assert np.isfinite(ours).all()
+        # the model's units do not matter: F -> a F + b leaves the figure as it was (a != 0), where
+        # F still moves by more than 1% of |F(x)| (the offset makes some changes too small)
+        for a, b in ((-0.01, 0.0), (250.0, 0.0), (2.0, 3.0)):
+            moved = faithfulness.normalised_area(a * curves + b, metric)
+            kept = np.isfinite(moved)
+            assert kept.sum() >= 15
+            np.testing.assert_allclose(moved[kept], ours[kept], rtol=1e-9, atol=1e-12)
+
+
+def test_normalised_area_is_nan_where_f_barely_moves():
+    flat = np.array([[5.0, 9.0, 5.0], [5.0, 1.0, 5.0 - 0.049], [np.nan] * 3, [5.0, 1.0, 4.9]])
+    ours = faithfulness.normalised_area(flat, "deletion")
+    assert np.isnan(ours[:3]).all()  # no change, under 1% of |F(x)|, failed
+    assert ours[3] == pytest.approx(independent_normalised(flat[3], "deletion"))
+
+
+def test_summary_normalises_the_metrics_and_the_arrays_keep_the_raw_scores(igcli, sample):
+    root, _, _ = sample
+    run = igcli("explain", SHAPES / "model.keras", root / "x.npy", "--metrics", "deletion,insertion", "--metric-steps", 6, "--steps", 8, "--output", "logits")
+    assert run.exit_code == 0, run.stderr
+    arrays = run.arrays()
+    with open(run.out / "summary.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0])[-6:] == ["deletion", "insertion", "deletion_normalised", "insertion_normalised", "status", "error"]
+    for name in ("deletion", "insertion"):
+        assert [float(r[name]) for r in rows] == pytest.approx(arrays[name].tolist())  # raw, as before
+        expected = independent_normalised(arrays[f"{name}_curve"].astype(np.float64), name)
+        assert [float(r[f"{name}_normalised"]) for r in rows] == pytest.approx(expected.tolist(), rel=1e-9)
+    normalised = np.array([[float(r["deletion_normalised"]), float(r["insertion_normalised"])] for r in rows])
+    assert np.all(normalised[:, 0] < normalised[:, 1])  # on this CNN, IG's deletion falls faster than its insertion rises

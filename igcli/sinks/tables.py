@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from igcli.atomic import PartialFile
+from igcli.faithfulness import normalised_area
 from igcli.results import Results
 
 SUMMARY_COLUMNS = (
@@ -62,14 +63,17 @@ class CsvSink:
 class SummaryWriter(CsvSink):
     """summary.csv: one row per instance, or with several targets one per (instance, target) and
     a `rank` column; with --steps auto `steps`, with an error estimate (estimated) `error_estimate`
-    and `incomplete`, and with --metrics one column per metric, come before status."""
+    and `incomplete`, and with --metrics a column per metric (its score in the model's units) then
+    one per metric with its score normalised (`<metric>_normalised`, faithfulness.normalised_area),
+    come before status."""
 
     OWNS = ("summary.csv",)
 
     def __init__(self, out: Path, adaptive: bool = False, metrics: tuple = (), several: bool = False, estimated: bool = False):
         self.adaptive, self.metrics, self.several, self.estimated = adaptive, tuple(metrics), several, estimated or adaptive
         header = list(SUMMARY_COLUMNS)
-        extra = (["steps"] if adaptive else []) + (["error_estimate", "incomplete"] if self.estimated else []) + list(self.metrics)
+        metrics = list(self.metrics) + [f"{name}_normalised" for name in self.metrics]
+        extra = (["steps"] if adaptive else []) + (["error_estimate", "incomplete"] if self.estimated else []) + metrics
         header[header.index("status") : header.index("status")] = extra
         if several:
             header.insert(header.index("target"), "rank")
@@ -77,6 +81,7 @@ class SummaryWriter(CsvSink):
 
     def rows(self, results: Results):
         relative, uninformative, incomplete = results.relative_deltas, results.uninformative, results.incomplete
+        normalised = [normalised_area(results.metric_curves[name], name) for name in self.metrics]
         for row, (ident, source, extra, error) in enumerate(zip(results.ids, results.sources, results.extras, results.errors)):
             head = [ident, source, extra.get("original_size", ""), results.predicted[row], results.predicted_names[row]]
             count = results.targets.shape[1] if error is None or not self.several else 1
@@ -95,7 +100,7 @@ class SummaryWriter(CsvSink):
                     values.append(results.steps[row, k])
                 if self.estimated:
                     values += [results.error_estimates[row, k], incomplete[row, k]]
-                values += [results.metric_scores[name][row, k] for name in self.metrics]
+                values += [results.metric_scores[name][row, k] for name in self.metrics] + [scores[row, k] for scores in normalised]
                 rank = [k + 1 if error is None else ""] if self.several else []
                 yield [cell(value) for value in head] + rank + [cell(value) for value in values] + ["ok" if error is None else "error", error or ""]
 
