@@ -84,9 +84,27 @@ def _load_config(ctx: click.Context, _param, value):
         name = known.get(key.replace("-", "_"))
         if name is None:
             raise click.BadParameter(f"{path}: unknown option {key!r}")
-        defaults[name] = setting
+        defaults[name] = _from_folder(path.parent, name, setting)
     ctx.default_map = {**(ctx.default_map or {}), **defaults}
     return value
+
+
+# Options that name files, and the prefix their path follows: in a config file they are relative
+# to its folder, so a cron line works from any directory.
+_PATH_SETTINGS = {"out": "", "class_names": "", "vocab": "", "custom_objects": "", "baseline": "samples:", "target": "labels:"}
+
+
+def _from_folder(folder: Path, name: str, setting):
+    """A config file's setting, with a relative path in it made relative to the file's folder."""
+    if name not in _PATH_SETTINGS or not isinstance(setting, str):
+        return setting
+    prefix = _PATH_SETTINGS[name]
+    if name == "baseline" and setting.endswith((".npy", ".npz")) and not setting.startswith(prefix):
+        prefix = ""  # baseline = "PATH.npy"
+    if not setting.startswith(prefix):
+        return setting  # baseline = "zero", target = "top:3": no path
+    relative = Path(setting[len(prefix) :]).expanduser()
+    return setting if relative.is_absolute() else prefix + str(folder / relative)
 
 
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

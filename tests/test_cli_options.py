@@ -5,11 +5,14 @@ import json
 import subprocess
 import sys
 
+import h5py
 import keras
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from scipy.ndimage import gaussian_filter
 
+from igcli.cli import cli
 from tests.conftest import assert_one_line_error, save_npy
 from tests.models import linear, power_sum
 
@@ -249,6 +252,30 @@ def test_config_file_sets_defaults_and_flags_win(igcli, files, tmp_path):
     assert_one_line_error(igcli("explain", files / "lin.keras", files / "x.npy", "--config", config), 2, "colour")
     config.write_text("steps = [\n")
     assert_one_line_error(igcli("explain", files / "lin.keras", files / "x.npy", "--config", config), 2, "TOML")
+
+
+def test_paths_in_a_config_file_are_relative_to_its_folder(files, tmp_path, monkeypatch):
+    # issue 23: the same cron line must work from any directory
+    job = tmp_path / "job"
+    job.mkdir()
+    (job / "classes.txt").write_text("ant\nbee\ncat\ndog\n")
+    (job / "labels.txt").write_text("2\n2\n2\n2\n2\n")
+    np.save(job / "base.npy", np.full(3, 0.25, np.float32))
+    settings = 'out = "results"\nclass_names = "classes.txt"\ntarget = "labels:labels.txt"\nbaseline = "base.npy"\nsteps = 4\n'
+    (job / "igcli.toml").write_text(settings)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = CliRunner().invoke(cli, ["explain", str(files / "lin.keras"), str(files / "x.npy"), "--config", "../job/igcli.toml"])
+    assert result.exit_code == 0, result.stderr
+    assert not any(elsewhere.iterdir()) and (job / "results" / "summary.csv").is_file()
+    with open(job / "results" / "summary.csv", newline="") as handle:
+        assert {row["target_name"] for row in csv.DictReader(handle)} == {"cat"}
+    with h5py.File(job / "results" / "attributions.h5") as arrays:
+        np.testing.assert_allclose(arrays["attributions"][:], expected(0.25, 2), rtol=1e-5, atol=1e-6)
+    (job / "igcli.toml").write_text('baseline = "zero"\ntarget = "top:2"\nsteps = 4\n')  # no path: kept as written
+    result = CliRunner().invoke(cli, ["explain", str(files / "lin.keras"), str(files / "x.npy"), "--config", "../job/igcli.toml", "-o", "o2"])
+    assert result.exit_code == 0, result.stderr
 
 
 def test_help_and_version(igcli):
