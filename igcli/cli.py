@@ -196,10 +196,14 @@ def inspect(model, as_json, unsafe, custom_objects, debug):
             for role in ("inputs", "outputs"):
                 for spec in signature[role]:
                     click.echo(f"  {role[:-1]:<6} {spec['name']:<24} {str(spec['shape']):<22} {spec['dtype']}")
+        click.echo(f"preprocessing: {info['preprocessing']['advice']}")
         return
     for role in ("inputs", "outputs"):
         for spec in info[role]:
             click.echo(f"{role[:-1]:<6} {spec['name']:<24} {str(spec['shape']):<22} {spec['dtype']}")
+    for layer in info["preprocessing"]["layers"]:
+        click.echo(f"preprocessing layer {layer['name']} ({layer['type']}): {layer['setting']}")
+    click.echo(f"preprocessing: {info['preprocessing']['advice']}")
     if info["softmax_head"]:
         click.echo("the last layer applies softmax: --output logits attributes the value before it")
     click.echo("layers:")

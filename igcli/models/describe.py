@@ -8,6 +8,7 @@ from igcli.errors import UsageProblem
 from igcli.models.detect import model_kind
 from igcli.models.heads import softmax_head
 from igcli.models.keras_files import import_custom_objects, load_keras_model, output_names
+from igcli.models.preprocessing import preprocessing
 from igcli.tfimport import tensorflow as _tensorflow
 
 
@@ -26,7 +27,8 @@ def describe_model(path: str | Path, *, unsafe: bool = False, custom_objects_fil
                 "inputs": [_spec(key, spec) for key, spec in function.structured_input_signature[1].items()],
                 "outputs": [_spec(key, spec) for key, spec in function.structured_outputs.items()],
             }
-        return {"path": str(path), "kind": "savedmodel", "signatures": signatures}
+        hidden = {"layers": [], "advice": "a SavedModel shows no layers: how it scales its input is for its exporter to say (docs/your-model.md)"}
+        return {"path": str(path), "kind": "savedmodel", "signatures": signatures, "preprocessing": hidden}
     custom_objects = import_custom_objects(custom_objects_file) if custom_objects_file else {}
     model = load_keras_model(path, unsafe, custom_objects)
     return {
@@ -36,6 +38,7 @@ def describe_model(path: str | Path, *, unsafe: bool = False, custom_objects_fil
         "inputs": [_spec(t.name, t) for t in model.inputs],
         "outputs": [_spec(name, t) for name, t in zip(output_names(model), model.outputs)],
         "softmax_head": softmax_head(model),
+        "preprocessing": preprocessing(model),
         "layers": [{"name": layer.name, "type": type(layer).__name__, "output_shape": _shape(getattr(layer, "output", None))} for layer in model.layers],
     }
 
