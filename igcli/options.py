@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 import click
 
 from igcli.baselines import BASELINE, BaselineSpec
-from igcli.data.images import COLORS, DEFAULT_MAX_PIXELS, RESIZE, Resize
+from igcli.data.images import COLORS, DEFAULT_MAX_PIXELS, FITS, RESIZE, Resize
 from igcli.data.preprocess import SCALES, Floats, float_list
 from igcli.data.tables import COLUMNS, Columns
 from igcli.faithfulness import METRIC_NAMES, MetricNames
@@ -77,6 +77,7 @@ class ExplainOptions:
     format: str = option("h5", "Attribution array format.", type=FORMATS)
     color: str = option("auto", "Images: convert to the model's channels, or force rgb/grayscale.", type=COLORS)
     resize: Resize | None = option(None, "Images: resize to HxW [the model's input size].", type=RESIZE)
+    fit: str = option("stretch", "Images of other proportions than the model's input: stretch, crop (centre) or pad (black borders).", type=FITS)
     scale: str = option("0..1", "Images: pixel scaling the model expects.", type=SCALES)
     mean: Floats | None = option(None, "Images: subtract these per-channel values after --scale (comma-separated).", type=float_list("--mean"))
     std: Floats | None = option(None, "Images: then divide by these per-channel values.", type=float_list("--std"))

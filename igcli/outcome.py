@@ -58,8 +58,18 @@ def closing_lines(tally: Tally, options, counts: bool = True, quiet: bool = Fals
             f"igcli: {len(tally.hit_max_steps)} instance(s) stopped at --max-steps {options.max_steps} above --tolerance "
             f"{options.tolerance}: {_shown(tally.hit_max_steps)} (raise --max-steps, or the tolerance)"
         )
+    if tally.reshaped:
+        lines.append(_proportions_line(tally, options.fit))
     lines += _accuracy_lines(tally, options)
     return lines
+
+
+def _proportions_line(tally: Tally, fit: str) -> str:
+    height, width = tally.image_size or (0, 0)
+    done = {"stretch": "stretched to it", "crop": "cropped to its proportions (--fit crop)", "pad": "padded to its proportions with black (--fit pad)"}[fit]
+    more = " ..." if tally.reshaped > len(tally.reshaped_ids) else ""
+    advice = " (--fit crop or --fit pad keeps their proportions)" if fit == "stretch" else ""
+    return f"igcli: {tally.reshaped} image(s) with other proportions than the model's {width}x{height} input were {done}: {', '.join(tally.reshaped_ids)}{more}{advice}"
 
 
 def _accuracy_lines(tally: Tally, options) -> list[str]:

@@ -103,7 +103,8 @@ def make_plan(options: ExplainOptions, warn=print, combination: tuple[str, int |
     rule, steps = combination or check_combinations(options)
     class_names = read_class_names(options.class_names) if options.class_names else None
     preprocess = Preprocess(options.scale, options.mean.array() if options.mean else None, options.std.array() if options.std else None)
-    images = ImageOptions(options.color, (options.resize.height, options.resize.width) if options.resize else None, preprocess, options.max_pixels)
+    size = (options.resize.height, options.resize.width) if options.resize else None
+    images = ImageOptions(options.color, size, preprocess, options.max_pixels, options.fit)
     table = TableOptions(list(options.columns.names) if options.columns else None, options.id_column, options.label_column)
     from igcli.models import file_sha256
     from igcli.space import attribution_space

@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from igcli.data.images import changes_aspect
 from igcli.results import Results
 
+RESHAPED_SHOWN = 20
 ESTIMATE_WARNING = 0.05  # an error estimate above this is named on stderr (Vertex AI's advice stood at 0.05 too)
 
 
@@ -40,6 +42,10 @@ class Tally:
     hit_max_steps: list = field(default_factory=list)  # ids that stopped at --max-steps above the tolerance
     uninformative: list = field(default_factory=list)  # ids whose F barely changes along the path
     metric_totals: dict = field(default_factory=dict)  # --metrics: name -> [sum, count] over explained instances
+    # image inputs: those whose proportions differ from the model's input (H, W), --fit's business
+    image_size: tuple | None = None
+    reshaped: int = 0
+    reshaped_ids: list = field(default_factory=list)  # the first RESHAPED_SHOWN, as "id (WxH)"
 
     @property
     def exit_code(self) -> int:
@@ -70,6 +76,11 @@ class Tally:
         self._tally_estimates(results, ok, names)
         self._tally_steps(results, ok, names, self.max_delta)
         self.uninformative += [str(n) for n, flag in zip(names.ravel(), results.uninformative.ravel()) if flag == 1]
+        if self.image_size is not None:
+            for ident, extra in zip(results.ids, results.extras):
+                if changes_aspect(extra.get("original_size", ""), self.image_size):
+                    self.reshaped += 1
+                    self.reshaped_ids += [f"{ident} ({extra['original_size']})"][: RESHAPED_SHOWN - len(self.reshaped_ids)]
         for name, scores in results.metric_scores.items():
             total = self.metric_totals.setdefault(name, [0.0, 0])
             total[0] += float(np.nansum(scores[ok]))

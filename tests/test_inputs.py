@@ -141,3 +141,22 @@ def test_csv_numeric_columns_ids_labels_and_bad_rows(tmp_path):
     with pytest.raises(UsageProblem, match="--label-column"):
         CsvInputs(table, TableOptions(label_column="nope"))
     assert CsvInputs(table, TableOptions(columns=["f1"])).features == ["f1"]
+
+
+@pytest.mark.parametrize("wide", [True, False])
+def test_fit_crop_keeps_the_centre_and_pad_adds_black_borders(tmp_path, wide):
+    # issue 23: an image of other proportions than the model's square input
+    rng = np.random.default_rng(1)
+    pixels = rng.integers(1, 256, size=(20, 40, 3) if wide else (40, 20, 3), dtype=np.uint8)
+    write(tmp_path / "x.png", pixels)
+    options = {fit: ImageOptions(preprocess=Preprocess("0..255"), fit=fit) for fit in ("crop", "pad")}
+    (crop,) = read_all(open_inputs(tmp_path / "x.png", model_shape=(20, 20, 3), images=options["crop"]))
+    centre = pixels[:, 10:30] if wide else pixels[10:30]
+    np.testing.assert_array_equal(crop.arrays[0], centre)  # no resize needed: exactly the centre
+    (pad,) = read_all(open_inputs(tmp_path / "x.png", model_shape=(40, 40, 3), images=options["pad"]))
+    framed = np.zeros((40, 40, 3), np.float32)
+    framed[10:30, :] = pixels if wide else 0
+    framed[:, 10:30] = framed[:, 10:30] if wide else pixels
+    np.testing.assert_array_equal(pad.arrays[0], framed)
+    (stretch,) = read_all(open_inputs(tmp_path / "x.png", model_shape=(40, 40, 3), images=ImageOptions(preprocess=Preprocess("0..255"))))
+    assert stretch.arrays[0].min() > 0  # stretched over the whole input: no border

@@ -175,3 +175,23 @@ def test_input_key_names_the_signature_input(igcli, tmp_path):
     assert_one_line_error(igcli("explain", tmp_path / "one", tmp_path / "x.npy", "--input-key", "nope"), 2, "nope", "pixels")
     np.savez(tmp_path / "ab.npz", a=np.ones((1, 2), np.float32), b=np.ones((1, 2), np.float32))
     assert_one_line_error(igcli("explain", tmp_path / "two", tmp_path / "ab.npz", "--input-key", "a"), 2, "--input-key", "every input")
+
+
+def test_fit_says_when_proportions_change_and_crop_or_pad_keep_them(igcli, files, tmp_path):
+    wide = RNG.integers(0, 256, (SIDE, 2 * SIDE, 3), dtype=np.uint8)
+    (tmp_path / "wide").mkdir()
+    Image.fromarray(wide).save(tmp_path / "wide" / "w.png")
+    run = igcli("explain", files / "rgb.keras", tmp_path / "wide", "--target", 0, "--steps", 2, "--scale", "0..255")
+    assert "1 image(s) with other proportions than the model's 8x8 input were stretched to it: w (16x8)" in run.stderr
+    assert "--fit crop" in run.stderr
+    assert run.run_json()["other_proportions"] == {"model_input": "8x8", "fit": "stretch", "images": 1, "first_ids": ["w (16x8)"]}
+    crop = igcli("explain", files / "rgb.keras", tmp_path / "wide", "--target", 0, "--steps", 2, "--scale", "0..255", "--fit", "crop")
+    np.testing.assert_allclose(model_input(crop), wide[:, SIDE // 2 : SIDE // 2 + SIDE], atol=1e-3)
+    assert "cropped to its proportions" in crop.stderr
+    Image.fromarray(wide[: SIDE // 2, :SIDE]).save(tmp_path / "wide" / "w.png")  # 8 wide, 4 high
+    pad = igcli("explain", files / "rgb.keras", tmp_path / "wide", "--target", 0, "--steps", 2, "--scale", "0..255", "--fit", "pad")
+    framed = np.zeros((SIDE, SIDE, 3))
+    framed[SIDE // 4 : SIDE // 4 + SIDE // 2] = wide[: SIDE // 2, :SIDE]
+    np.testing.assert_allclose(model_input(pad), framed, atol=1e-3)
+    square = explain(igcli, files)
+    assert "other proportions" not in square.stderr and square.run_json()["other_proportions"]["images"] == 0

@@ -21,6 +21,7 @@ from igcli.optiontype import Given, ParsedOption
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 COLORS = ("auto", "rgb", "grayscale")
+FITS = ("stretch", "crop", "pad")  # --fit: how an image of other proportions meets the model's input
 DEFAULT_MAX_PIXELS = 50_000_000  # larger images are refused: a decompression bomb costs memory
 
 
@@ -30,6 +31,7 @@ class ImageOptions:
     resize: tuple[int, int] | None = None  # (H, W)
     preprocess: Preprocess = field(default_factory=Preprocess)
     max_pixels: int = DEFAULT_MAX_PIXELS
+    fit: str = "stretch"
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,7 @@ def decode_image(data: bytes, channels: int, size: tuple[int, int], options: Ima
             image.seek(0)  # animated GIF/WebP/TIFF: the first frame
             pixels = _to_channels(image, channels, grey=options.color == "grayscale")
             if (height, width) != tuple(size):
-                pixels = _resize(pixels, size)
+                pixels = _resize(_fit(pixels, size, options.fit), size)
             return pixels, None, original, digest
     except (UnidentifiedImageError, Image.DecompressionBombError) as error:
         return None, f"not a readable image ({type(error).__name__})", original, digest
@@ -152,6 +154,36 @@ def _to_channels(image, channels: int, grey: bool = False) -> np.ndarray:
     if pixels.shape[-1] != channels:
         pixels = np.repeat(pixels, channels, axis=-1) if pixels.shape[-1] == 1 else pixels.mean(axis=-1, keepdims=True)
     return np.clip(pixels, 0, 255)
+
+
+def _fit(pixels: np.ndarray, size: tuple[int, int], fit: str) -> np.ndarray:
+    """--fit crop: the largest centred region of the model's proportions; pad: black borders
+    around the whole image (black is also the default baseline: they add no attribution)."""
+    height, width = pixels.shape[:2]
+    if fit == "stretch" or not changes_aspect(f"{width}x{height}", size):
+        return pixels
+    want = size[1] / size[0]  # width / height
+    if fit == "crop":
+        if width / height > want:
+            keep = max(1, round(height * want))
+            return pixels[:, (width - keep) // 2 : (width - keep) // 2 + keep]
+        keep = max(1, round(width / want))
+        return pixels[(height - keep) // 2 : (height - keep) // 2 + keep]
+    new_height, new_width = (height, round(height * want)) if width / height < want else (round(width / want), width)
+    padded = np.zeros((new_height, new_width, pixels.shape[-1]), np.float32)
+    top, left = (new_height - height) // 2, (new_width - width) // 2
+    padded[top : top + height, left : left + width] = pixels
+    return padded
+
+
+def changes_aspect(original: str, size: tuple[int, int]) -> bool:
+    """Whether an image of `original` ('WxH') stretched to size (H, W) changes its proportions
+    by more than 1% (a 1-pixel rounding does not count)."""
+    try:
+        width, height = (int(v) for v in original.split("x"))
+    except ValueError:
+        return False
+    return abs((width / height) / (size[1] / size[0]) - 1) > 0.01
 
 
 def _resize(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -54,6 +54,7 @@ class RunFrame:
             max_delta=options.max_delta,
             max_error=options.max_error,
             points_per_instance=plan.points_per_instance,
+            image_size=plan.instance_shape[:2] if plan.input_kind == "images" else None,
         )
         for path in self.tally.skipped:
             warn(f"igcli: skipped {path}: not an image file")

@@ -61,6 +61,7 @@ def run_record(plan, parameters: dict, tally: Tally, sections: dict | None = Non
             "uninformative_baselines": len(tally.uninformative),
         },
         "uninformative_baselines": {"share": UNINFORMATIVE_SHARE, "ids": tally.uninformative},
+        **({"other_proportions": _proportions(plan, tally)} if tally.image_size is not None else {}),
         "max_relative_delta": tally.max_relative_delta,
         "over_max_delta": tally.over_max_delta,
         "stopped_early": tally.stopped_early,
@@ -107,6 +108,12 @@ def _estimate_section(plan, tally: Tally) -> dict:
         "over_max_error": tally.over_max_error,
         "incomplete": {"count": len(tally.incomplete), "ids": tally.incomplete},
     }
+
+
+def _proportions(plan, tally: Tally) -> dict:
+    """Images whose width/height differs from the model input's by over 1%, and what --fit did."""
+    height, width = tally.image_size or (0, 0)
+    return {"model_input": f"{width}x{height}", "fit": plan.options.fit, "images": tally.reshaped, "first_ids": tally.reshaped_ids}
 
 
 def _adaptive_section(plan, tally: Tally) -> dict:
