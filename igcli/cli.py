@@ -153,10 +153,10 @@ def explain(model, inputs, progress, quiet, as_json, **options):
     config = ExplainOptions(model=model, inputs=inputs, **options)
     show_progress = (not quiet) and (progress if progress is not None else sys.stderr.isatty())
 
-    def progress_bar(total, description="explain"):
+    def progress_bar(total, description="explain", unit="inst"):
         from tqdm import tqdm
 
-        return tqdm(total=total, unit="inst", file=sys.stderr, disable=not show_progress, desc=description)
+        return tqdm(total=total, unit=unit, unit_scale=unit != "inst", file=sys.stderr, disable=not show_progress, desc=description)
 
     def warn(message):
         if not quiet:

@@ -188,6 +188,7 @@ class GradientCore:
         self.targets = int(targets)
         self.batch_size = int(batch_size)
         self.branches = auto_branches() if branches is None else max(1, int(branches))
+        self.on_points = None  # called with the path points of every gradient call (a progress bar)
         rank = len(input_shape)
         instances = tf.TensorSpec([None, *input_shape], tf.float32)
         vector = tf.TensorSpec([None, None], tf.float32)  # weights: a column per rule (two in mode "pair")
@@ -304,6 +305,8 @@ class GradientCore:
                 self.batch_size //= 2  # out of memory: halve and redo this call
                 continue
             part, part_values = (out, None) if mode == "values" else out
+            if self.on_points is not None and mode != "values":
+                self.on_points(stop - start)
             yield start, stop, first, last, part.numpy(), None if part_values is None else part_values.numpy()
             start = stop
 

@@ -8,6 +8,7 @@ from igcli.methods import build_method
 from igcli.methods.core import auto_batch_size
 from igcli.runner.frame import Closing, RunFrame, quietly
 from igcli.runner.group import explain_group, mark_reusable
+from igcli.runner.progress import EvaluationProgress
 from igcli.sinks.selection import open_sinks
 from igcli.streaming import BackgroundWriter, prefetch
 
@@ -16,13 +17,16 @@ GROUP_SIZE = 32
 
 
 def run_local(plan, bench, frame: RunFrame, progress=None) -> Closing:
-    """progress: a callable(total, description) returning an object with update(n) and close(), or None."""
+    """progress: a callable(total, description, unit) returning a tqdm-like bar, or None."""
     space = bench.space
     batch_size = plan.batch_size or auto_batch_size(space.shape)
     method = build_method(plan, space.model_call, space.shape, batch_size)
     parameters = {"batch_size": batch_size, "branches": method.core.branches}
     frame.open_sinks([frame.journal, *open_sinks(plan, {**plan.parameters, **parameters}, frame.dir)])
-    bar = progress(bench.inputs.count, plan.progress_note) if progress else None
+    bar = None
+    if progress:
+        bar = EvaluationProgress(progress(None, plan.progress_note, "grad"), bench.inputs.count, plan.points_per_instance)
+        method.core.on_points = bar.add_points
     compute_seconds = 0.0
     writer = BackgroundWriter(frame.write)
     batches = prefetch(bench.inputs.batches(GROUP_SIZE))
@@ -40,7 +44,7 @@ def run_local(plan, bench, frame: RunFrame, progress=None) -> Closing:
             writer.submit(results)
             frame.count(results)
             if bar is not None:
-                bar.update(len(batch.ids))
+                bar.add_group(len(batch.ids) - len(reused), len(reused))
             if plan.options.fail_fast and frame.tally.failed:
                 frame.tally.stopped_early = True
                 break
