@@ -93,6 +93,17 @@ def save_shapes(model: keras.Model, images: np.ndarray, labels: np.ndarray, boxe
     (folder / "boxes.json").write_text(json.dumps(table, indent=1) + "\n")
 
 
+def save_minus_one_model(model: keras.Model) -> None:
+    """shapes/model_minus1.keras: the same CNN for pixels scaled to -1..1, as a model trained on
+    such images would be, with no layer that says so. Its first convolution ('valid' padding)
+    absorbs x = (y + 1) / 2: W x + b = (W / 2) y + (b + sum(W) / 2)."""
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    kernel, bias = clone.layers[0].get_weights()
+    clone.layers[0].set_weights([kernel / 2, bias + kernel.sum(axis=(0, 1, 2)) / 2])
+    clone.save(Path(__file__).parent / "shapes" / "model_minus1.keras")
+
+
 def make_table(rows: int, seed: int):
     rng = np.random.default_rng(seed)
     features = rng.normal(size=(rows, 6))
@@ -181,6 +192,7 @@ def main() -> None:
     model = train_shapes_model(train[0], train[1])
     print(f"shapes: test accuracy {accuracy(model, test[0].astype(np.float32) / 255, test[1]):.3f}")
     save_shapes(model, *make_shapes(24, seed=3))
+    save_minus_one_model(model)
 
     features, labels = make_table(400, seed=4)
     table_model = train_table_model(features[:300], labels[:300])

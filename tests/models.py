@@ -135,15 +135,3 @@ def _randomise_batchnorm(model: keras.Model, seed: int) -> None:
             shape = layer.get_weights()[0].shape
             layer.set_weights([rng.uniform(0.5, 1.5, shape), rng.normal(0, 0.2, shape), rng.normal(0, 0.1, shape), rng.uniform(0.5, 2.0, shape)])
 
-
-def minus_one_to_one(model: keras.Model) -> keras.Model:
-    """The same function as `model` (whose first layer is a 'valid' convolution taking 0..1 pixels),
-    for inputs scaled to -1..1 instead, with no layer that says so: x = (y + 1) / 2, so
-    W x + b = (W / 2) y + (b + sum(W) / 2). Like a model trained on -1..1 images."""
-    clone = keras.models.clone_model(model)
-    clone.set_weights(model.get_weights())
-    first = clone.layers[0]
-    assert isinstance(first, keras.layers.Conv2D) and first.padding == "valid"
-    kernel, bias = first.get_weights()
-    first.set_weights([kernel / 2, bias + kernel.sum(axis=(0, 1, 2)) / 2])
-    return clone

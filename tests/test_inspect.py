@@ -7,7 +7,6 @@ import numpy as np
 from PIL import Image
 
 from tests.conftest import assert_one_line_error
-from tests.models import minus_one_to_one
 
 SHAPES = Path(__file__).resolve().parent.parent / "sample_data" / "shapes"
 
@@ -53,7 +52,7 @@ def test_a_model_that_rescales_its_input_is_told_to_take_raw_pixels(igcli, tmp_p
     # as the model does on the pixels it was built for
     shapes = keras.models.load_model(SHAPES / "model.keras")
     for scale, offset in ((1 / 255, 0.0), (1 / 127.5, -1.0)):
-        inner = minus_one_to_one(shapes) if offset else shapes
+        inner = keras.models.load_model(SHAPES / "model_minus1.keras") if offset else shapes
         raw = keras.Sequential([keras.Input((64, 64, 3)), keras.layers.Rescaling(scale, offset), inner])
         raw.save(tmp_path / "raw.keras")
         info = json.loads(igcli("inspect", tmp_path / "raw.keras", "--json").stdout)
@@ -64,14 +63,14 @@ def test_a_model_that_rescales_its_input_is_told_to_take_raw_pixels(igcli, tmp_p
         assert predictions(run) == dict(zip(ids, np.argmax(shapes.predict(pixels / 255, verbose=0), axis=1).tolist()))
 
 
-def test_a_model_trained_on_minus_one_to_one_runs_right_with_the_scale_the_docs_name(igcli, tmp_path):
+def test_a_model_trained_on_minus_one_to_one_runs_right_with_the_scale_the_docs_name(igcli):
+    # sample_data's model_minus1.keras takes pixels in -1..1, and no layer says so (docs/your-model.md)
     shapes = keras.models.load_model(SHAPES / "model.keras")
-    minus_one_to_one(shapes).save(tmp_path / "pm1.keras")
-    text = igcli("inspect", tmp_path / "pm1.keras").stdout
+    text = igcli("inspect", SHAPES / "model_minus1.keras").stdout
     assert "no preprocessing layer found" in text and "-1..1" in text
-    run = igcli("explain", tmp_path / "pm1.keras", SHAPES / "images", "--scale", "-1..1", "--steps", 2, "--no-heatmap")
+    run = igcli("explain", SHAPES / "model_minus1.keras", SHAPES / "images", "--scale", "-1..1", "--steps", 2, "--no-heatmap")
     ids, pixels = shapes_pixels()
-    model = keras.models.load_model(tmp_path / "pm1.keras")
+    model = keras.models.load_model(SHAPES / "model_minus1.keras")
     expected = np.argmax(model.predict(pixels / 127.5 - 1, verbose=0), axis=1)
     assert predictions(run) == dict(zip(ids, expected.tolist()))
     np.testing.assert_array_equal(expected, np.argmax(shapes.predict(pixels / 255, verbose=0), axis=1))
