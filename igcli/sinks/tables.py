@@ -72,8 +72,8 @@ class SummaryWriter(CsvSink):
     def __init__(self, out: Path, adaptive: bool = False, metrics: tuple = (), several: bool = False, estimated: bool = False):
         self.adaptive, self.metrics, self.several, self.estimated = adaptive, tuple(metrics), several, estimated or adaptive
         header = list(SUMMARY_COLUMNS)
-        metrics = list(self.metrics) + [f"{name}_normalised" for name in self.metrics]
-        extra = (["steps"] if adaptive else []) + (["error_estimate", "incomplete"] if self.estimated else []) + metrics
+        scores = [*self.metrics, *(f"{name}_normalised" for name in self.metrics)]
+        extra = (["steps"] if adaptive else []) + (["error_estimate", "incomplete"] if self.estimated else []) + scores
         header[header.index("status") : header.index("status")] = extra
         if several:
             header.insert(header.index("target"), "rank")
