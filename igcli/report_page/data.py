@@ -16,10 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
+from igcli.report_page.features import feature_data
+from igcli.tally import ESTIMATE_WARNING
+
 MAX_GALLERY = 96  # tiles the gallery shows at first; the page adds as many again on request
 FAILED_TILES = 12  # failures the gallery shows as tiles before the heatmaps; all are listed above it
 MAX_LISTED = 500  # failures and skipped files listed in full; the table holds every instance
 HISTOGRAM_BINS = 30
+NORMALISED = "_normalised"  # summary.csv's metric columns on a common scale (faithfulness.normalised_area)
 
 # Columns that are text whatever they look like: an id "007" stays "007".
 TEXT_COLUMNS = {"id", "source", "original_size", "predicted_name", "target_name", "status", "error"}
@@ -42,10 +46,14 @@ def report_data(out: Path, max_gallery: int = MAX_GALLERY) -> dict:
         if parsed is not None:
             numbers[name] = parsed
 
-    metrics: dict = run["metrics"] if isinstance(run.get("metrics"), dict) else {}
+    metrics = _metric_columns(run, numbers)
+    limits = _limits(run)
     histogram_columns = ["relative_delta", "error_estimate", *(name for name in metrics if name not in ("relative_delta", "error_estimate"))]
-    thresholds = {"relative_delta": _setting(run, "max_delta"), "error_estimate": _setting(run, "tolerance")}
+    thresholds = {name: limit["value"] for name, limit in limits.items()}
     histograms = [_histogram(name, numbers[name], thresholds.get(name)) for name in histogram_columns if name in numbers]
+    features = feature_data(out, notes)
+    if features and features["top"]["targets"] is not None:
+        features["top"]["target_names"] = _target_names(header, columns, features["top"])
     return {
         "format": 1,
         "out_name": out.resolve().name,
@@ -58,12 +66,57 @@ def report_data(out: Path, max_gallery: int = MAX_GALLERY) -> dict:
         "heatmap": _flags(keys, heatmaps),
         "tokens": _flags(keys, tokens),
         "image_run": bool(heatmaps),
-        "metrics": [name for name in metrics if name in numbers],
+        "metrics": metrics,
+        "metric_means": {name: _mean(numbers[name]) for name in metrics if name.endswith(NORMALISED)},
+        "limits": limits,
+        "panels": _panels(run, header),
+        "features": features,
         "histograms": histograms,
         "max_gallery": max(1, int(max_gallery)),
         "failed_tiles": FAILED_TILES,
         "max_listed": MAX_LISTED,
     }
+
+
+def _metric_columns(run: dict, numbers: dict) -> list[str]:
+    """The metric columns to show of those run.json names: each one's normalised score
+    (<metric>_normalised, on a scale that compares across runs) where summary.csv has it."""
+    names = run["metrics"] if isinstance(run.get("metrics"), dict) else {}
+    shown = [name + NORMALISED if name + NORMALISED in numbers else name for name in names]
+    return [name for name in shown if name in numbers]
+
+
+def _mean(values: np.ndarray) -> float | None:
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else None
+
+
+def _limits(run: dict) -> dict:
+    """Where relative_delta and error_estimate count as out of range: the run's --max-delta and
+    --max-error, else ESTIMATE_WARNING (the figure above which a run names them on stderr)."""
+    estimate: dict = run["error_estimate"] if isinstance(run.get("error_estimate"), dict) else {}
+    max_error = _setting(run, "max_error")
+    if max_error is None and isinstance(estimate.get("max_error"), (int, float)) and not isinstance(estimate.get("max_error"), bool):
+        max_error = float(estimate["max_error"])
+    limits = {}
+    for name, value, option in (("relative_delta", _setting(run, "max_delta"), "--max-delta"), ("error_estimate", max_error, "--max-error")):
+        limits[name] = {"value": value, "option": option} if value is not None else {"value": ESTIMATE_WARNING, "option": None}
+    return limits
+
+
+def _panels(run: dict, header: list[str]) -> bool:
+    """Whether the gallery's heatmaps are --panel's wide PNGs (one target: a panel per instance)."""
+    configuration: dict = run["configuration"] if isinstance(run.get("configuration"), dict) else {}
+    return configuration.get("panel") is True and "rank" not in header
+
+
+def _target_names(header: list[str], columns: list, top: dict) -> list[str]:
+    """The class name of each (id, target) of the per-feature view, from summary.csv ("" if none)."""
+    if not {"id", "target", "target_name"} <= set(header):
+        return [""] * len(top["ids"])
+    ids, targets, names = (columns[header.index(name)] for name in ("id", "target", "target_name"))
+    known = {(ident, target): name for ident, target, name in zip(ids, targets, names)}
+    return [known.get((ident, target), "") for ident, target in zip(top["ids"], top["targets"])]
 
 
 def _read_run_json(path: Path, notes: list) -> dict:

@@ -1,4 +1,4 @@
-"""The report page itself: page.html with report.css and report.js (files of this package) and
+"""The report page itself: page.html with report.css and the SCRIPTS (files of this package) and
 the run's data put in, under a Content-Security-Policy whose hashes are computed from those files."""
 
 from __future__ import annotations
@@ -12,6 +12,10 @@ from functools import cache
 from importlib import resources
 
 import numpy as np
+
+# the page's script: these files of the package joined in this order into one <script> element
+# (report.js, the main one, calls the functions the others define)
+SCRIPTS = ("histogram.js", "features.js", "report.js")
 
 
 @cache
@@ -53,7 +57,7 @@ def _clean(value):
 def render_page(data: dict) -> str:
     data = dict(data, run=_clean(data.get("run", {})), histograms=_clean(data.get("histograms", [])))
     # the elements' text begins with a newline, after <style> and <script>; the hashes cover it
-    style, script = "\n" + _asset("report.css"), "\n" + _asset("report.js")
+    style, script = "\n" + _asset("report.css"), "\n" + "\n".join(_asset(name) for name in SCRIPTS)
     script_hash, style_hash = _csp_hash(script), _csp_hash(style)
     policy = (
         f"default-src 'none'; script-src 'sha256-{script_hash}'; style-src 'sha256-{style_hash}'; img-src file: 'self'; base-uri 'none'; form-action 'none'"

@@ -99,6 +99,36 @@
   function textAt(name, i) { const column = byName[name]; return column ? column.text(i) : ""; }
   timings.parse_ms = performance.now() - started;
 
+  // ---- out of range: relative_delta over --max-delta, error_estimate over --max-error (each 0.05
+  // when not given, data.limits), and incomplete instances; marked "over" in cards, tiles and cells
+  const limits = data.limits || {};
+  const LIMITED = ["relative_delta", "error_estimate", "incomplete"];
+  function limitOf(name) { return limits[name] && typeof limits[name].value === "number" ? limits[name].value : null; }
+  function limitText(name) {
+    const limit = limits[name];
+    return limit.option ? limit.option + " " + formatNumber(limit.value) : formatNumber(limit.value);
+  }
+  function overLimit(name, i) {
+    if (name === "incomplete") return numberAt(name, i) === 1;
+    const limit = limitOf(name);
+    return limit !== null && numberAt(name, i) > limit;  // NaN never, Infinity always
+  }
+  function overCount(name) {
+    let count = 0;
+    if (byName[name] && byName[name].numbers) for (let i = 0; i < rows; i++) if (overLimit(name, i)) count++;
+    return count;
+  }
+  // what is out of range in row i, as short phrases ("error_estimate 0.08 > 0.05")
+  function overFlags(i, except) {
+    const flags = [];
+    for (const name of LIMITED) {
+      if (name === except || failed(i) || !overLimit(name, i)) continue;
+      flags.push(name === "incomplete" ? "incomplete" : name + " " + formatNumber(numberAt(name, i)) + " > " + formatNumber(limitOf(name)));
+    }
+    return flags;
+  }
+  const kit = { data: data, el: el, svg: svg, section: section, formatNumber: formatNumber, grouped: grouped };
+
   // ---- header, counts, settings ----
   document.title = "igcli report: " + data.out_name;
   const subtitle = document.getElementById("subtitle");
@@ -121,15 +151,17 @@
          (key === "failed" || key === "skipped_files") && value > 0 ? "bad" : (key === "uninformative_baselines" && value > 0 ? "warn" : null));
   }
   if (!run.counts) card("rows in summary.csv", grouped.format(rows));
-  if (typeof run.max_relative_delta === "number") card("max relative delta", formatNumber(run.max_relative_delta), run.max_relative_delta > 0.05 ? "warn" : null);
-  if (Array.isArray(run.over_max_delta) && run.over_max_delta.length) card("over --max-delta", grouped.format(run.over_max_delta.length), "warn");
-  const estimate = run.error_estimate || {};
-  if (estimate.estimated && typeof estimate.max === "number") {
-    card("max error estimate (median " + formatNumber(estimate.median) + ")", formatNumber(estimate.max), estimate.max > 0.05 ? "warn" : null);
-    if (estimate.over_max_error && estimate.over_max_error.length) card("over --max-error", grouped.format(estimate.over_max_error.length), "warn");
+  // the gates' own lists when --max-delta / --max-error were given, else the rows over 0.05
+  function limitCards(name, worst, worstLabel, gateList) {
+    if (typeof worst === "number") card(worstLabel + " (limit " + limitText(name) + ")", formatNumber(worst), worst > limitOf(name) ? "warn over" : null);
+    const count = limits[name] && limits[name].option ? (Array.isArray(gateList) ? gateList.length : 0) : overCount(name);
+    if (count) card(name.replace(/_/g, " ") + " over " + limitText(name), grouped.format(count), "warn over");
   }
+  limitCards("relative_delta", run.max_relative_delta, "max relative delta", run.over_max_delta);
+  const estimate = run.error_estimate || {};
+  if (estimate.estimated) limitCards("error_estimate", estimate.max, "max error estimate (median " + formatNumber(estimate.median) + ")", estimate.over_max_error);
   const gaps = estimate.incomplete && Array.isArray(estimate.incomplete.ids) ? estimate.incomplete.ids : [];
-  if (gaps.length) card("incomplete: more steps will not fix", grouped.format(gaps.length), "bad");
+  if (gaps.length) card("incomplete: more steps will not fix", grouped.format(gaps.length), "bad over");
   if (run.stopped_early) card("stopped at the first failure (--fail-fast)", "yes", "bad");
 
   function kvTable(object) {
@@ -148,7 +180,12 @@
   const panels = el("div", { className: "columns" });
   overview.appendChild(panels);
   if (run.timings) panels.appendChild(el("div", null, [el("h3", null, "Timings (seconds)"), kvTable(run.timings)]));
-  if (run.metrics) panels.appendChild(el("div", null, [el("h3", null, "Metrics (means)"), kvTable(run.metrics)]));
+  if (run.metrics) {
+    const means = Object.assign({}, data.metric_means || {}), normalised = Object.keys(means).length > 0;
+    for (const name in run.metrics) means[name + (normalised ? " (model units)" : "")] = run.metrics[name];
+    panels.appendChild(el("div", null, [el("h3", null, "Metrics (means)"), kvTable(means), normalised ? el("p", { className: "note" },
+      "_normalised: the curve's area with F(x) at 1 and F(x') at 0, comparable across runs and models; a faithful map has a low deletion and a high insertion.") : null]));
+  }
   if (run.adaptive) {
     const adaptive = Object.assign({}, run.adaptive);
     const histogram = adaptive.steps_histogram; delete adaptive.steps_histogram;
@@ -197,7 +234,7 @@
       const body = el("tbody");
       for (const [kind, count] of ranked.slice(0, 10)) body.appendChild(el("tr", null, [el("td", { className: "count" }, grouped.format(count)), el("td", { className: "error" }, kind)]));
       node.appendChild(el("h3", null, "By message (the instance's path shown as \u2026)"));
-      node.appendChild(el("table", { className: "list kinds" }, [el("thead", null, el("tr", null, [el("th", null, "instances"), el("th", null, "message")])), body]));
+      node.appendChild(el("table", { className: "list kinds" }, [el("thead", null, el("tr", null, [el("th", { className: "count" }, "instances"), el("th", null, "message")])), body]));
       if (ranked.length > 10) node.appendChild(el("p", { className: "note" }, grouped.format(ranked.length - 10) + " more kinds"));
       node.appendChild(el("h3", null, "Each failure"));
     }
@@ -221,63 +258,7 @@
     const node = section("Distributions", "distributions");
     const box = el("div", { className: "histograms" });
     node.appendChild(box);
-    for (const h of data.histograms) box.appendChild(drawHistogram(h));
-  }
-  function drawHistogram(h) {
-    const width = 440, height = 200, left = 44, right = 14, top = 20, bottom = 34;
-    const plotW = width - left - right, plotH = height - top - bottom;
-    const figure = el("figure", { className: "histogram" });
-    const title = h.column + (h.log ? " (log scale)" : "");
-    figure.appendChild(el("h3", null, title));
-    const chart = svg("svg", { width: width, height: height, viewBox: "0 0 " + width + " " + height, role: "img" });
-    chart.appendChild(svg("title", {}, "histogram of " + h.column));
-    figure.appendChild(chart);
-    const n = h.counts.length;
-    if (!n) {
-      figure.appendChild(el("p", { className: "note" }, "no finite values"));
-      return figure;
-    }
-    const edges = h.edges, peak = Math.max.apply(null, h.counts) || 1;
-    const lo = h.log ? Math.log10(edges[0]) : edges[0], hi = h.log ? Math.log10(edges[n]) : edges[n];
-    const x = function (value) { const v = h.log ? Math.log10(value) : value; return left + (hi > lo ? (v - lo) / (hi - lo) : 0.5) * plotW; };
-    for (let b = 0; b < n; b++) {
-      const x0 = x(edges[b]), x1 = x(edges[b + 1]), barH = h.counts[b] / peak * plotH;
-      const bar = svg("rect", { class: "bar", x: x0 + 0.5, y: top + plotH - barH, width: Math.max(0.5, x1 - x0 - 1), height: barH });
-      bar.appendChild(svg("title", {}, "[" + formatNumber(edges[b]) + ", " + formatNumber(edges[b + 1]) + (b === n - 1 ? "]" : ")") + ": " + grouped.format(h.counts[b])));
-      chart.appendChild(bar);
-    }
-    chart.appendChild(svg("line", { class: "axis", x1: left, y1: top + plotH + 0.5, x2: left + plotW, y2: top + plotH + 0.5 }));
-    chart.appendChild(svg("line", { class: "axis", x1: left - 0.5, y1: top, x2: left - 0.5, y2: top + plotH }));
-    chart.appendChild(svg("text", { x: left - 4, y: top + 4, "text-anchor": "end" }, grouped.format(peak)));
-    chart.appendChild(svg("text", { x: left - 4, y: top + plotH, "text-anchor": "end" }, "0"));
-    let ticks = [];
-    if (!h.log) {  // round steps of 1, 2 or 5 times a power of ten, four or five of them
-      const raw = (edges[n] - edges[0]) / 4, power = Math.pow(10, Math.floor(Math.log10(raw)));
-      const step = power * (raw / power >= 5 ? 5 : raw / power >= 2 ? 2 : 1);
-      for (let t = Math.ceil(edges[0] / step) * step; t <= edges[n] + step * 1e-9; t += step) ticks.push(Math.abs(t) < step * 1e-9 ? 0 : t);
-    } else {  // powers of ten, every one or every few when they are many
-      const first = Math.ceil(lo - 1e-9), last = Math.floor(hi + 1e-9), every = Math.max(1, Math.ceil((last - first + 1) / 6));
-      ticks = [];
-      for (let p = first; p <= last; p += every) ticks.push(Math.pow(10, p));
-      if (ticks.length < 2) ticks = [edges[0], edges[n]];
-    }
-    for (const tick of ticks) {
-      const tx = x(tick);
-      chart.appendChild(svg("line", { class: "axis", x1: tx, y1: top + plotH, x2: tx, y2: top + plotH + 4 }));
-      chart.appendChild(svg("text", { x: tx, y: top + plotH + 15, "text-anchor": tx - left < 12 ? "start" : (left + plotW - tx < 12 ? "end" : "middle") }, String(Number(tick.toPrecision(6)))));
-    }
-    if (typeof h.threshold === "number" && h.threshold >= edges[0] && h.threshold <= edges[n]) {
-      const tx = x(h.threshold);
-      chart.appendChild(svg("line", { class: "limit", x1: tx, y1: top, x2: tx, y2: top + plotH }));
-      chart.appendChild(svg("text", { class: "limit-label", x: tx, y: top - 5, "text-anchor": tx > width - 50 ? "end" : (tx < left + 40 ? "start" : "middle") }, "limit " + formatNumber(h.threshold)));
-    }
-    const facts = [grouped.format(h.count) + " values"];
-    if (h.zeros) facts.push(grouped.format(h.zeros) + " exactly 0 (not drawn)");
-    if (h.missing) facts.push(grouped.format(h.missing) + " empty");
-    if (h.infinite) facts.push(grouped.format(h.infinite) + " infinite");
-    if (typeof h.threshold === "number") facts.push("limit " + formatNumber(h.threshold));
-    chart.appendChild(svg("text", { x: left, y: height - 4 }, facts.join(" \u00b7 ")));
-    return figure;
+    for (const h of data.histograms) box.appendChild(igcliHistogram(h, kit));
   }
 
   // ---- ordering helpers ----
@@ -329,7 +310,8 @@
     const galleryNote = el("span", { className: "note", id: "gallery-note" });
     controls.appendChild(galleryNote);
     node.appendChild(controls);
-    const grid = el("div", { className: "gallery", id: "gallery-grid" });
+    // --panel's wide PNGs get wide tiles (data.panels, or seen when the first wide image loads)
+    const grid = el("div", { className: "gallery" + (data.panels ? " panels" : ""), id: "gallery-grid" });
     node.appendChild(grid);
     const moreButton = el("button", { type: "button", id: "gallery-more" });
     node.appendChild(el("p", null, moreButton));
@@ -353,25 +335,33 @@
     }
     function tile(i) {
       const ident = fileKey(i);
-      const figure = el("figure", { className: "tile" });
+      const figure = el("figure", { className: "tile" + (overFlags(i).length ? " over" : "") });
       if (failed(i)) {
         figure.className = "tile failed";
         figure.appendChild(el("div", { className: "placeholder", title: textAt("error", i) }, [el("strong", null, "failed"), textAt("error", i)]));
       } else if (hasHeatmap(i)) {
         const url = fileUrl("heatmaps", ident, ".png");
         const image = el("img", { src: url, alt: "heatmap of " + ident, loading: "lazy", decoding: "async" });
-        figure.appendChild(el("a", { className: "image", href: url, target: "_blank", rel: "noopener", title: "open " + ident + ".png" }, image));
+        const link = figure.appendChild(el("a", { className: "image", href: url, target: "_blank", rel: "noopener", title: "open " + ident + ".png" }, image));
+        image.addEventListener("load", function () {  // the box takes the image's own shape
+          link.style.aspectRatio = image.naturalWidth + " / " + image.naturalHeight;
+          if (image.naturalWidth > 1.6 * image.naturalHeight) grid.classList.add("panels");
+        });
       } else {
         figure.appendChild(el("div", { className: "placeholder" }, "no heatmap"));
       }
-      const target = textAt("target_name", i) || (byName.target ? "class " + textAt("target", i) : "");
+      const rank = byName.rank && textAt("rank", i) ? "#" + textAt("rank", i) + " " : "";  // several targets: which
+      const target = rank + (textAt("target_name", i) || (byName.target ? "class " + textAt("target", i) : ""));
       const score = byName.score ? formatNumber(numberAt("score", i)) : "";
       const detail = failed(i) ? textAt("source", i) : target + (score ? " \u00b7 score " + score : "");
       const extra = failed(i) ? "" : (galleryKey ? galleryKey.label + " " + formatNumber(galleryKey.keys[i]) : "");
+      const keyOver = galleryKey && LIMITED.indexOf(galleryKey.label) >= 0 && !failed(i) && overLimit(galleryKey.label, i);
+      const flags = overFlags(i, keyOver ? galleryKey.label : null).join(" \u00b7 ");
       figure.appendChild(el("figcaption", null, [
         el("span", { className: "id", title: ident }, ident),
         el("span", { className: "detail", title: detail }, detail),
-        extra ? el("span", { className: "detail" }, extra) : null,
+        extra ? el("span", { className: "detail" + (keyOver ? " over" : ""), title: keyOver ? extra + " > " + limitText(galleryKey.label) : "" }, extra + (keyOver ? " > " + formatNumber(limitOf(galleryKey.label)) : "")) : null,
+        flags ? el("span", { className: "detail over", title: flags }, flags) : null,
       ]));
       return figure;
     }
@@ -411,6 +401,9 @@
     moreButton.addEventListener("click", showMore);
     drawGallery();
   }
+
+  // ---- table inputs and token models: mean |A| per feature, each row's strongest features ----
+  igcliFeatures(kit);
 
   // ---- the table: every instance, drawn only where it is in view ----
   const tableSection = section("Instances (" + grouped.format(rows) + ")", "instances");
@@ -532,6 +525,10 @@
         }
         const full = column.full(i);
         if (full.length > 12) td.title = full;
+        if (LIMITED.indexOf(column.name) >= 0 && !failed(i) && overLimit(column.name, i)) {
+          td.className += " over";
+          td.title = column.name === "incomplete" ? "incomplete: more steps will not close the gap" : full + " > " + limitText(column.name);
+        }
         tr.appendChild(td);
       }
       fragment.appendChild(tr);
