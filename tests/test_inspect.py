@@ -74,3 +74,9 @@ def test_a_model_trained_on_minus_one_to_one_runs_right_with_the_scale_the_docs_
     expected = np.argmax(model.predict(pixels / 127.5 - 1, verbose=0), axis=1)
     assert predictions(run) == dict(zip(ids, expected.tolist()))
     np.testing.assert_array_equal(expected, np.argmax(shapes.predict(pixels / 255, verbose=0), axis=1))
+    # what docs/your-model.md says of it: the right scale gets all 24 right, the default 19
+    right = {ident: ident.split("_")[0] for ident in ids}
+    names = ["circle", "square", "triangle"]
+    assert all(names[p] == right[i] for i, p in predictions(run).items())
+    wrong = igcli("explain", SHAPES / "model_minus1.keras", SHAPES / "images", "--steps", 2, "--no-heatmap")
+    assert sum(names[p] == right[i] for i, p in predictions(wrong).items()) == 19
