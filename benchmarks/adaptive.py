@@ -133,17 +133,8 @@ def run_case(name: str) -> list[dict]:
     for steps in FIXED:
         result, seconds = fixed(steps)
         e = errors(result.attributions, reference)
-        rows.append(
-            {
-                "run": f"fixed {steps}",
-                "steps": steps,
-                "evaluations": steps * len(x),
-                "seconds": seconds,
-                "median": float(np.median(e)),
-                "worst": float(e.max()),
-                "errors": e,
-            }
-        )
+        row = {"run": f"fixed {steps}", "steps": steps, "evaluations": steps * len(x), "seconds": seconds}
+        rows.append({**row, "median": float(np.median(e)), "worst": float(e.max()), "errors": e})
     for tolerance in TOLERANCES:
         method = AdaptiveIntegratedGradients.build(call, shape, tolerance, 1024, batch)
         result, seconds = timed(method)

@@ -132,7 +132,7 @@ def run_cli(args, folder: Path, out: Path, cluster: bool) -> tuple[float, dict]:
     return time.perf_counter() - tick, json.loads((out / "run.json").read_text())
 
 
-def main() -> None:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=str(SAMPLE / "model.keras"))
     parser.add_argument("--images-from", default=str(SAMPLE / "images"), help="folder whose images are cycled through")
@@ -143,7 +143,11 @@ def main() -> None:
     parser.add_argument("--engine-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     parser.add_argument("--rows", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = _arguments()
     if args.engine_only:
         print(json.dumps(engine(args.model, args.folder, args.cpus_per_worker, args.steps, args.rows)))
         return
