@@ -11,7 +11,8 @@ const igcliFeatures = (function () {
   // the mean |A| table: one row per feature, sorted by the clicked header (numbers largest first)
   function meanTable(kit, f, what) {
     const el = kit.el, formatNumber = kit.formatNumber;
-    const columns = [{ key: "name", label: what, text: true }, { key: "mean_abs", label: "mean |A|" }, { key: "mean", label: "mean A (signed)" }];
+    const columns = [{ key: "name", label: what, text: true }, { key: "mean_abs", label: "mean |A|" }];
+    if (f.mean) columns.push({ key: "mean", label: "mean A (signed)" });  // none with several targets
     if (f.kind === "tokens") columns.push({ key: "count", label: "occurrences" });
     const peak = Math.max.apply(null, f.mean_abs.filter(function (v) { return v === v; }).concat([0])) || 1;
     const table = el("table", { className: "list features", id: "feature-means" });
@@ -96,7 +97,8 @@ const igcliFeatures = (function () {
     if (!f || !f.names.length) return;
     const tokens = f.kind === "tokens", what = tokens ? "token" : "feature";
     const node = kit.section(tokens ? "Tokens" : "Features", "features");
-    const rows = grouped.format(f.rows) + (tokens ? " explained texts (tokens.csv)" : " explained rows of attributions.csv");
+    const several = Array.isArray(f.top.targets), unit = tokens ? (several ? "text and target" : "text") : "row";
+    const rows = grouped.format(f.rows) + (tokens ? " explained " + (several ? "(text, target) pairs" : "texts") + " (tokens.csv)" : " explained rows of attributions.csv");
     node.appendChild(el("p", { className: "note" }, tokens
       ? "Mean |A| of each token over its every occurrence in the " + rows + "; click a header to sort."
       : "Mean |A| of each column over the " + rows + " (an instance, or with several targets an instance and target); click a header to sort."));
@@ -110,7 +112,7 @@ const igcliFeatures = (function () {
     const shown = f.top.ids.length < f.top_total ? "the first " + grouped.format(f.top.ids.length) + " of " + grouped.format(f.top_total) + " (the CSV holds every one)" : "all " + grouped.format(f.top_total);
     node.appendChild(el("div", { className: "columns features-columns" }, [
       el("div", null, [el("h3", null, "Mean |A| per " + what), meanTable(kit, f, what)]),
-      el("div", null, [el("h3", null, "Strongest " + what + "s of each " + (tokens ? "text" : "row") + ": " + shown),
+      el("div", null, [el("h3", null, "Strongest " + what + "s of each " + unit + ": " + shown),
         el("div", { className: "controls" }, el("label", null, ["id: ", filter])), topBox]),
     ]));
   };

@@ -64,7 +64,8 @@ class _Sums:
 
 
 def _view(kind: str, names: list[str], sums: _Sums, rows: int, top: dict, top_total: int) -> dict:
-    """The page's data: the MAX_FEATURES features of the largest mean |A|, in the file's order."""
+    """The page's data: the MAX_FEATURES features of the largest mean |A|, in the file's order. With
+    several targets no signed mean: the evidence for one class and against another would cancel."""
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_abs, mean = sums.absolute / sums.counts, sums.signed / sums.counts
     seen = np.flatnonzero(sums.counts > 0)
@@ -75,7 +76,7 @@ def _view(kind: str, names: list[str], sums: _Sums, rows: int, top: dict, top_to
         "rows": rows,
         "names": [names[i] for i in kept],
         "mean_abs": mean_abs[kept].tolist(),
-        "mean": mean[kept].tolist(),
+        "mean": None if top["targets"] is not None else mean[kept].tolist(),
         "count": sums.counts[kept].tolist(),
         "top": top,
         "top_total": top_total,
