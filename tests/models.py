@@ -134,4 +134,3 @@ def _randomise_batchnorm(model: keras.Model, seed: int) -> None:
         if isinstance(layer, keras.layers.BatchNormalization):
             shape = layer.get_weights()[0].shape
             layer.set_weights([rng.uniform(0.5, 1.5, shape), rng.normal(0, 0.2, shape), rng.normal(0, 0.1, shape), rng.uniform(0.5, 2.0, shape)])
-
