@@ -15,7 +15,7 @@ import numpy as np
 
 # the page's script: these files of the package joined in this order into one <script> element
 # (report.js, the main one, calls the functions the others define)
-SCRIPTS = ("histogram.js", "features.js", "report.js")
+SCRIPTS = ("histogram.js", "features.js", "columns.js", "overview.js", "failures.js", "gallery.js", "report.js")
 
 
 @cache
