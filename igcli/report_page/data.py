@@ -255,7 +255,7 @@ def _histogram(name: str, values: np.ndarray, threshold: float | None) -> dict:
     else:
         if threshold is not None and low - (high - low) <= threshold <= high + (high - low):
             low, high = min(low, threshold), max(high, threshold)
-        if low == high:
+        if high - low <= 1e-9 * max(1.0, abs(high)):  # one value, give or take rounding: numpy cannot cut it into bins
             low, high = low - 0.5, high + 0.5
         counts, edges = np.histogram(finite, bins=bins, range=(low, high))
     result["edges"] = [float(e) for e in edges]
