@@ -212,6 +212,35 @@ def inspect(model, as_json, unsafe, custom_objects, debug):
 
 
 @cli.command()
+@click.argument("run_a", type=click.Path())
+@click.argument("run_b", type=click.Path())
+@click.option("-o", "--out", default="igcli-compare", show_default=True, type=click.Path(), help="Output directory: compare.csv, compare.json, compare.html.")
+@click.option("--min-rank-corr", type=click.FloatRange(-1, 1), default=0.9, show_default=True, help="Gate: Spearman correlation of each map, on |A| and on A.")
+@click.option("--min-top-iou", type=click.FloatRange(0, 1), default=0.7, show_default=True, help="Gate: overlap (IoU) of each map's top 10% features.")
+@click.option("--min-ndcg", type=click.FloatRange(0, 1), default=0.9, show_default=True, help="Gate: nDCG of the global importance (mean |A| per feature).")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison's summary as JSON on stdout.")
+@click.option("--quiet", is_flag=True, help="Only the violations on stderr.")
+@click.option("--debug", is_flag=True, help="Full tracebacks.")
+def compare(run_a, run_b, out, min_rank_corr, min_top_iou, min_ndcg, as_json, quiet, debug):
+    """Compare the attributions of two runs (igcli explain output directories) instance by instance.
+
+    Exit 3 when a map changed beyond the gate by more than integration noise, or the global
+    importance moved; docs/compare.md."""
+    from igcli.compare import Thresholds, run_compare
+    from igcli.compare.report import closing_lines
+
+    thresholds = Thresholds(min_rank_corr, min_top_iou, min_ndcg)
+    record = run_compare(run_a, run_b, out, thresholds)
+    if as_json:
+        short = {k: v for k, v in record.items() if k not in ("pairs_shown", "columns", "distributions")}
+        click.echo(json.dumps({**short, "out": out}, default=float))
+    for line in closing_lines(record, thresholds, Path(out)):
+        if not quiet or "changed beyond" in line or "nDCG" in line and "<" in line:
+            click.echo(line, err=True)
+    return record["exit_code"]
+
+
+@cli.command()
 @click.argument("out", type=click.Path())
 @click.option("--gallery", type=click.IntRange(min=1), default=None, help="Heatmaps the page's gallery shows at first [96].")
 def report(out, gallery):
