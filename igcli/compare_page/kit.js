@@ -1,0 +1,75 @@
+"use strict";
+// compare.html's helpers: DOM building (text goes in with textContent, never as markup), number
+// formatting, sections, cards and file URLs. One of the files page.py joins into the page's one
+// script, before compare.js, which calls igcliKit and hands the kit to the other files' functions.
+function igcliKit(data) {
+  const problems = document.getElementById("problems");
+  function el(tag, props, children) {
+    const node = document.createElement(tag);
+    if (props) for (const key in props) node[key] = props[key];
+    if (children !== undefined && children !== null) append(node, children);
+    return node;
+  }
+  function append(node, children) {
+    if (!Array.isArray(children)) children = [children];
+    for (const child of children) {
+      if (child === null || child === undefined) continue;
+      node.appendChild(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+  const SVG = "http://www.w3.org/2000/svg";
+  function svg(tag, attrs, text) {
+    const node = document.createElementNS(SVG, tag);
+    for (const key in attrs) node.setAttribute(key, String(attrs[key]));
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+  function problem(message) {
+    problems.appendChild(el("p", { className: "problem" }, message));
+  }
+  function section(title, id) {
+    const node = el("section", { id: id });
+    node.appendChild(el("h2", null, title));
+    document.getElementById("main").appendChild(node);
+    return node;
+  }
+  // a URL relative to this page for a path relative to DIFF ("../run/heatmaps/<id>.png"), one
+  // encoded segment each, so that an id with # ? % or : stays part of the file's name
+  function fileUrl(path) {
+    return String(path).split("/").map(function (part) { return part === ".." ? part : encodeURIComponent(part); }).join("/");
+  }
+  // a card: a big value over a label; kind "bad" or "warn" highlights it
+  function card(value, label, kind, title) {
+    const node = el("div", { className: "card" + (kind ? " " + kind : "") }, [el("div", { className: "value" }, value), el("div", { className: "label" }, label)]);
+    if (title) node.title = title;
+    return node;
+  }
+  const grouped = new Intl.NumberFormat("en-US");
+  const record = data.record || {};
+  return {
+    data: data, record: record, el: el, append: append, svg: svg, problem: problem, section: section, formatNumber: igcliFormatNumber,
+    plain: igcliPlain, fileUrl: fileUrl, card: card, grouped: grouped, thresholds: record.thresholds || {}, counts: record.counts || {},
+  };
+}
+
+// a number as the page shows it: short, without trailing zeros; empty for null and NaN
+function igcliFormatNumber(value) {
+  if (value === null || value === undefined || value !== value) return "";
+  if (typeof value !== "number") return String(value);
+  if (value === Infinity) return "inf";
+  if (value === -Infinity) return "-inf";
+  if (Number.isInteger(value) && Math.abs(value) < 1e15) return String(value);
+  const size = Math.abs(value);
+  if (size >= 1000 && size < 1e9) return value.toFixed(1);
+  const exponential = size < 1e-3 || size >= 1e9;
+  const short = exponential ? value.toExponential(3).replace("e+", "e") : value.toPrecision(4);
+  const trimmed = short.replace(/\.?0+(?=e|$)/, "");
+  return short.indexOf(".") >= 0 && Number(trimmed) === value ? trimmed : short;
+}
+function igcliPlain(value) {
+  if (value === null || value === undefined) return "";
+  if (typeof value === "string") return value;
+  if (typeof value === "number") return String(value);
+  return JSON.stringify(value);
+}
