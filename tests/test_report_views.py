@@ -385,8 +385,8 @@ def test_every_page_file_ships_and_parses():
 
 def test_a_histogram_of_values_equal_but_for_rounding_has_one_filled_bin():
     # found by igcli compare: a run compared with itself has correlations of 1 +- 2e-16
-    from igcli.report_page.data import _histogram
+    from igcli.report_page.data import histogram
 
     values = np.array([1.0, 1.0 - 2.2e-16, 1.0, 1.0 - 1.1e-16] * 3)
-    result = _histogram("spearman", values, None)
+    result = histogram("spearman", values, None)
     assert sum(result["counts"]) == 12 and max(result["counts"]) == 12

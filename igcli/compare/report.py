@@ -133,13 +133,14 @@ def _pair(result: Comparison, i: int) -> dict:
 def _pairs_shown(a: Run, b: Run, result: Comparison, change: np.ndarray, diff: Path) -> list[dict]:
     """The most-changed pairs (any verdict), with their heatmaps' paths relative to DIFF."""
     order = np.argsort(-np.nan_to_num(change, nan=-1.0), kind="stable")[:PAGE_PAIRS]
+    where_a = {ident: row for row, ident in enumerate(a.ids)}
     where_b = {ident: row for row, ident in enumerate(b.ids)}
     shown = []
     for i in order:
         ident, position = result.ids[i], result.positions[i]
         item = {**_pair(result, int(i)), "verdict": result.verdicts[i], "cosine": result.figures["cosine"][i]}
         if a.image:
-            item["heatmap_a"] = _heatmap(a, a.ids.index(ident) if len(a.ids) < 50_000 else None, ident, position, diff)
+            item["heatmap_a"] = _heatmap(a, where_a.get(ident), ident, position, diff)
             item["heatmap_b"] = _heatmap(b, where_b.get(ident), ident, position, diff)
         shown.append(item)
     return shown

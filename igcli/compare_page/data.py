@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from igcli.report_page.data import _histogram
+from igcli.report_page.data import histogram
 
 MAX_ROWS = 20_000  # rows of compare.csv the page's table holds: the most changed
 # Columns that stay text whatever they look like (an id "007" stays "007").
@@ -32,7 +32,7 @@ def compare_data(out: Path, max_rows: int = MAX_ROWS) -> dict:
     record = _read_record(out / "compare.json", notes)
     header, kept, total, figures = _read_rows(out / "compare.csv", max(1, int(max_rows)), notes)
     thresholds: dict = record["thresholds"] if isinstance(record.get("thresholds"), dict) else {}
-    histograms = [_histogram(name, np.asarray(values, np.float64), _number(thresholds.get(GATES.get(name, "")))) for name, values in figures.items()]
+    histograms = [histogram(name, np.asarray(values, np.float64), _number(thresholds.get(GATES.get(name, "")))) for name, values in figures.items()]
     pairs = [_pair(item, out) for item in record.pop("pairs_shown", None) or [] if isinstance(item, dict)]
     return {
         "format": 1,

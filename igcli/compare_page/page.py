@@ -8,7 +8,7 @@ import re
 from functools import cache
 from importlib import resources
 
-from igcli.report_page.page import _csp_hash, script_json
+from igcli.report_page.page import csp_hash, script_json
 
 # (package, file) joined in this order into the page's one <style> and one <script> element;
 # compare.js, the main one, calls the functions the others define
@@ -35,7 +35,7 @@ def render_page(data: dict) -> str:
     style = "\n" + "\n".join(asset(package, name) for package, name in STYLES)
     script = "\n" + "\n".join(asset(package, name) for package, name in SCRIPTS)
     policy = (
-        f"default-src 'none'; script-src 'sha256-{_csp_hash(script)}'; style-src 'sha256-{_csp_hash(style)}'; img-src file: 'self'; "
+        f"default-src 'none'; script-src 'sha256-{csp_hash(script)}'; style-src 'sha256-{csp_hash(style)}'; img-src file: 'self'; "
         "base-uri 'none'; form-action 'none'"
     )
     parts = {"POLICY": policy, "STYLE": style, "DATA": script_json(data), "SCRIPT": script}

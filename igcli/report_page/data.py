@@ -50,7 +50,7 @@ def report_data(out: Path, max_gallery: int = MAX_GALLERY) -> dict:
     limits = _limits(run)
     histogram_columns = ["relative_delta", "error_estimate", *(name for name in metrics if name not in ("relative_delta", "error_estimate"))]
     thresholds = {name: limit["value"] for name, limit in limits.items()}
-    histograms = [_histogram(name, numbers[name], thresholds.get(name)) for name in histogram_columns if name in numbers]
+    histograms = [histogram(name, numbers[name], thresholds.get(name)) for name in histogram_columns if name in numbers]
     features = feature_data(out, notes)
     if features and features["top"]["targets"] is not None:
         features["top"]["target_names"] = _target_names(header, columns, features["top"])
@@ -221,7 +221,7 @@ def _setting(run: dict, name: str):
     return None
 
 
-def _histogram(name: str, values: np.ndarray, threshold: float | None) -> dict:
+def histogram(name: str, values: np.ndarray, threshold: float | None) -> dict:
     """Counts over HISTOGRAM_BINS bins; logarithmic when the values are non-negative, the positive
     ones span two decades or more and the median lies in the lowest tenth of the range (a
     linear axis would put most of them in the first bin); zeros are then counted apart."""

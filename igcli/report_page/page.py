@@ -23,7 +23,7 @@ def _asset(name: str) -> str:
     return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
 
 
-def _csp_hash(text: str) -> str:
+def csp_hash(text: str) -> str:
     return base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii")
 
 
@@ -58,7 +58,7 @@ def render_page(data: dict) -> str:
     data = dict(data, run=_clean(data.get("run", {})), histograms=_clean(data.get("histograms", [])))
     # the elements' text begins with a newline, after <style> and <script>; the hashes cover it
     style, script = "\n" + _asset("report.css"), "\n" + "\n".join(_asset(name) for name in SCRIPTS)
-    script_hash, style_hash = _csp_hash(script), _csp_hash(style)
+    script_hash, style_hash = csp_hash(script), csp_hash(style)
     policy = (
         f"default-src 'none'; script-src 'sha256-{script_hash}'; style-src 'sha256-{style_hash}'; img-src file: 'self'; base-uri 'none'; form-action 'none'"
     )
