@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import heapq
-import json
 import math
 import os
 import time
@@ -17,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from igcli.report_page.data import histogram
+from igcli.report_page.data import histogram, read_json_object
+from igcli.report_page.page import clean_json
 
 MAX_ROWS = 20_000  # rows of compare.csv the page's table holds: the most changed
 # Columns that stay text whatever they look like (an id "007" stays "007").
@@ -29,7 +29,7 @@ GATES = {"spearman_abs": "min_rank_corr", "spearman": "min_rank_corr", "iou_10":
 
 def compare_data(out: Path, max_rows: int = MAX_ROWS) -> dict:
     notes: list[str] = []
-    record = _read_record(out / "compare.json", notes)
+    record = read_json_object(out / "compare.json", notes, "the comparison did not finish")
     header, kept, total, figures = _read_rows(out / "compare.csv", max(1, int(max_rows)), notes)
     thresholds: dict = record["thresholds"] if isinstance(record.get("thresholds"), dict) else {}
     histograms = [histogram(name, np.asarray(values, np.float64), _number(thresholds.get(GATES.get(name, "")))) for name, values in figures.items()]
@@ -39,8 +39,8 @@ def compare_data(out: Path, max_rows: int = MAX_ROWS) -> dict:
         "diff_name": out.resolve().name,
         "generated": time.strftime("%Y-%m-%d %H:%M:%S %z"),
         "notes": notes,
-        "record": _clean(record),
-        "pairs": _clean(pairs),
+        "record": clean_json(record),
+        "pairs": clean_json(pairs),
         "image_run": any(p["heatmap_a"] or p["heatmap_b"] for p in pairs),
         "rows": len(kept),
         "total_rows": total,
@@ -48,21 +48,6 @@ def compare_data(out: Path, max_rows: int = MAX_ROWS) -> dict:
         "columns": [_encode_column(name, [row[k] for row in kept]) for k, name in enumerate(header)],
         "histograms": histograms,
     }
-
-
-def _read_record(path: Path, notes: list) -> dict:
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        notes.append("compare.json is missing: the comparison did not finish")
-        return {}
-    except (OSError, ValueError) as error:
-        notes.append(f"compare.json could not be read: {error}")
-        return {}
-    if not isinstance(record, dict):
-        notes.append("compare.json does not hold an object")
-        return {}
-    return record
 
 
 def _change(value: str) -> float:
@@ -152,14 +137,3 @@ def _pair(item: dict, out: Path) -> dict:
         usable = isinstance(path, str) and path.endswith(".png") and not os.path.isabs(path) and (out / path).is_file()
         pair[key] = path if usable else None
     return pair
-
-
-def _clean(value):
-    """NaN and Infinity (Python's json reads and writes them) become null; JSON has neither."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value

@@ -4,27 +4,8 @@
 // script, before compare.js, which calls igcliKit and hands the kit to the other files' functions.
 function igcliKit(data) {
   const problems = document.getElementById("problems");
-  function el(tag, props, children) {
-    const node = document.createElement(tag);
-    if (props) for (const key in props) node[key] = props[key];
-    if (children !== undefined && children !== null) append(node, children);
-    return node;
-  }
-  function append(node, children) {
-    if (!Array.isArray(children)) children = [children];
-    for (const child of children) {
-      if (child === null || child === undefined) continue;
-      node.appendChild(child instanceof Node ? child : document.createTextNode(String(child)));
-    }
-    return node;
-  }
-  const SVG = "http://www.w3.org/2000/svg";
-  function svg(tag, attrs, text) {
-    const node = document.createElementNS(SVG, tag);
-    for (const key in attrs) node.setAttribute(key, String(attrs[key]));
-    if (text !== undefined) node.textContent = text;
-    return node;
-  }
+  const dom = igcliDom();  // dom.js
+  const el = dom.el, append = dom.append, svg = dom.svg;
   function problem(message) {
     problems.appendChild(el("p", { className: "problem" }, message));
   }

@@ -14,6 +14,7 @@ from igcli.report_page.page import csp_hash, script_json
 # compare.js, the main one, calls the functions the others define
 STYLES = (("igcli.report_page", "report.css"), ("igcli.compare_page", "compare.css"))
 SCRIPTS = (
+    ("igcli.report_page", "dom.js"),
     ("igcli.report_page", "histogram.js"),
     ("igcli.report_page", "columns.js"),
     ("igcli.compare_page", "kit.js"),

@@ -31,7 +31,7 @@ TEXT_COLUMNS = {"id", "source", "original_size", "predicted_name", "target_name"
 
 def report_data(out: Path, max_gallery: int = MAX_GALLERY) -> dict:
     notes: list[str] = []
-    run = _read_run_json(out / "run.json", notes)
+    run = read_json_object(out / "run.json", notes, "the run did not finish")
     header, columns = _read_summary(out / "summary.csv", notes)
     rows = len(columns[0]) if columns else 0
     ids = columns[header.index("id")] if "id" in header else [""] * rows
@@ -119,19 +119,21 @@ def _target_names(header: list[str], columns: list, top: dict) -> list[str]:
     return [known.get((ident, target), "") for ident, target in zip(top["ids"], top["targets"])]
 
 
-def _read_run_json(path: Path, notes: list) -> dict:
+def read_json_object(path: Path, notes: list, missing: str) -> dict:
+    """A JSON file holding an object; {} with a note for the page when it is missing (`missing`
+    says what that means) or unreadable."""
     try:
-        run = json.loads(path.read_text(encoding="utf-8"))
+        value = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        notes.append("run.json is missing: the run did not finish")
+        notes.append(f"{path.name} is missing: {missing}")
         return {}
     except (OSError, ValueError) as error:
-        notes.append(f"run.json could not be read: {error}")
+        notes.append(f"{path.name} could not be read: {error}")
         return {}
-    if not isinstance(run, dict):
-        notes.append("run.json does not hold an object")
+    if not isinstance(value, dict):
+        notes.append(f"{path.name} does not hold an object")
         return {}
-    return run
+    return value
 
 
 def _read_summary(path: Path, notes: list) -> tuple[list[str], list[list[str]]]:

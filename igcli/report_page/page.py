@@ -15,7 +15,7 @@ import numpy as np
 
 # the page's script: these files of the package joined in this order into one <script> element
 # (report.js, the main one, calls the functions the others define)
-SCRIPTS = ("histogram.js", "features.js", "columns.js", "overview.js", "failures.js", "gallery.js", "report.js")
+SCRIPTS = ("dom.js", "histogram.js", "features.js", "columns.js", "overview.js", "failures.js", "gallery.js", "report.js")
 
 
 @cache
@@ -43,19 +43,19 @@ def _page_json_value(value):
     return str(value)
 
 
-def _clean(value):
+def clean_json(value):
     """run.json may hold NaN or Infinity (Python's json writes them); JSON has neither."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
+        return {str(k): clean_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return [clean_json(v) for v in value]
     return value
 
 
 def render_page(data: dict) -> str:
-    data = dict(data, run=_clean(data.get("run", {})), histograms=_clean(data.get("histograms", [])))
+    data = dict(data, run=clean_json(data.get("run", {})), histograms=clean_json(data.get("histograms", [])))
     # the elements' text begins with a newline, after <style> and <script>; the hashes cover it
     style, script = "\n" + _asset("report.css"), "\n" + "\n".join(_asset(name) for name in SCRIPTS)
     script_hash, style_hash = csp_hash(script), csp_hash(style)

@@ -10,27 +10,8 @@
   window.addEventListener("error", function (event) { problem("This page failed to draw: " + event.message); });
 
   // ---- DOM helpers: text goes in with textContent, never as markup ----
-  function el(tag, props, children) {
-    const node = document.createElement(tag);
-    if (props) for (const key in props) node[key] = props[key];
-    if (children !== undefined && children !== null) append(node, children);
-    return node;
-  }
-  function append(node, children) {
-    if (!Array.isArray(children)) children = [children];
-    for (const child of children) {
-      if (child === null || child === undefined) continue;
-      node.appendChild(child instanceof Node ? child : document.createTextNode(String(child)));
-    }
-    return node;
-  }
-  const SVG = "http://www.w3.org/2000/svg";
-  function svg(tag, attrs, text) {
-    const node = document.createElementNS(SVG, tag);
-    for (const key in attrs) node.setAttribute(key, String(attrs[key]));
-    if (text !== undefined) node.textContent = text;
-    return node;
-  }
+  const dom = igcliDom();  // dom.js
+  const el = dom.el, append = dom.append, svg = dom.svg;
   function section(title, id) {
     const node = el("section", { id: id });
     node.appendChild(el("h2", null, title));
