@@ -98,6 +98,7 @@ class ExplainOptions:
         None, "Faithfulness per instance: deletion, insertion, or both comma-separated (M forward passes each).", type=METRIC_NAMES
     )
     metric_steps: int = option(20, "--metrics: steps M along each curve.", type=AT_LEAST_ONE)
+    records: str | None = option(None, "Also write OUT/explanations.jsonl: Vertex Explainable AI's attribution records, a line per instance.", type=("jsonl",))
     report: bool = option(True, "OUT/report.html: the run, its failures, histograms, every instance and the worst heatmaps.", names=("--report/--no-report",))
     max_delta: float | None = option(None, "Exit 3 when any instance's relative completeness error exceeds this.", type=click.FloatRange(min=0))
     max_error: float | None = option(
@@ -150,6 +151,7 @@ NOT_IN_FINGERPRINT = (
     "fail_fast",
     "debug",
     "report",
+    "records",
     "ray",
     "workers",
     "gpus_per_worker",

@@ -149,7 +149,14 @@ def make_plan(options: ExplainOptions, warn=print, combination: tuple[str, int |
         points_per_instance=_points_per_instance(options, steps, baselines, targets),
         parameters=_parameters(options, rule, steps, model, inputs, space, baselines, sha256),
         fingerprint=fingerprint(options, sha256),
-        model_facts={"path": str(options.model), "sha256": sha256, "kind": model.kind, "input_shape": model.input_shape, "output_shape": model.output_shape},
+        model_facts={
+            "path": str(options.model),
+            "sha256": sha256,
+            "kind": model.kind,
+            "input_shape": model.input_shape,
+            "output_shape": model.output_shape,
+            "output_name": options.output_key or (model.output_names[0] if len(model.output_names) == 1 else ""),
+        },
     )
     if plan.draws_heatmaps:
         from igcli.sinks.heatmaps import check_heatmap_options

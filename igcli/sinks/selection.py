@@ -9,11 +9,12 @@ from igcli.journal import Journal
 from igcli.sinks import run_json
 from igcli.sinks.arrays import H5Writer, NumpyWriter, array_layout, open_array_writer
 from igcli.sinks.heatmaps import HeatmapWriter
+from igcli.sinks.records import RecordsWriter
 from igcli.sinks.shards import ShardedArrays
 from igcli.sinks.tables import SummaryWriter, TableAttributionsWriter
 from igcli.sinks.tokens import TokenWriter
 
-SINK_TYPES = (Journal, H5Writer, NumpyWriter, SummaryWriter, TableAttributionsWriter, HeatmapWriter, TokenWriter, ShardedArrays)
+SINK_TYPES = (Journal, H5Writer, NumpyWriter, SummaryWriter, TableAttributionsWriter, HeatmapWriter, TokenWriter, ShardedArrays, RecordsWriter)
 
 
 def owned_names() -> tuple[str, ...]:
@@ -28,6 +29,14 @@ def summary_writer(plan, out: Path) -> SummaryWriter:
 
 def heatmap_writer(plan, out: Path, files: bool = True, whole_run: bool = True) -> HeatmapWriter:
     return HeatmapWriter(out, plan.options, plan.preprocess, plan.targets.several, files=files, whole_run=whole_run)
+
+
+def records_writer(plan, out: Path) -> RecordsWriter:
+    """--records jsonl: a table's records name its columns; other records point into the arrays."""
+    table = plan.input_kind == "table" and plan.options.layer is None
+    features = list(plan.features) if table else None
+    output = plan.model_facts.get("output_name", "")
+    return RecordsWriter(out, fmt=plan.options.format, features=features, output_name=output, several=plan.targets.several, shape=plan.stored_shape)
 
 
 def open_sinks(plan, parameters: dict, out: Path) -> list:
@@ -45,6 +54,8 @@ def open_sinks(plan, parameters: dict, out: Path) -> list:
             sinks.append(heatmap_writer(plan, out))
         if options.vocab:
             sinks.append(TokenWriter(out, options.vocab, several))
+        if options.records:
+            sinks.append(records_writer(plan, out))
     except BaseException:
         for sink in sinks:
             sink.abort()

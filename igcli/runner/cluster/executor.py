@@ -45,13 +45,15 @@ def _write_results(plan, bench, frame: RunFrame, cluster, gathered, previous) ->
     from igcli.runner.cluster.records import gathered_results
     from igcli.runner.local import GROUP_SIZE
     from igcli.sinks.arrays import array_layout
-    from igcli.sinks.selection import heatmap_writer, summary_writer
+    from igcli.sinks.selection import heatmap_writer, records_writer, summary_writer
     from igcli.sinks.shards import ShardedArrays
 
     tick = time.perf_counter()
     parameters = resolved_settings(plan, gathered)
     arrays = ShardedArrays(frame.dir, array_layout(plan), {**plan.parameters, **parameters})
-    frame.open_sinks([summary_writer(plan, frame.dir), arrays, *([heatmap_writer(plan, frame.dir, files=False)] if plan.draws_heatmaps else [])])
+    heatmaps = [heatmap_writer(plan, frame.dir, files=False)] if plan.draws_heatmaps else []
+    records = [records_writer(plan, frame.dir)] if plan.options.records else []
+    frame.open_sinks([summary_writer(plan, frame.dir), arrays, *heatmaps, *records])
     completed = False
     try:
         for results in gathered_results(gathered, plan, bench.inputs, previous, GROUP_SIZE, frame.dir):
