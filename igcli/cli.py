@@ -91,7 +91,11 @@ def _load_config(ctx: click.Context, _param, value):
 
 # Options that name files, and the prefix their path follows: in a config file they are relative
 # to its folder, so a cron line works from any directory.
-_PATH_SETTINGS = {"out": "", "class_names": "", "vocab": "", "custom_objects": "", "baseline": "samples:", "target": "labels:"}
+_PATH_SETTINGS = {
+    **{name: "" for name in ("out", "class_names", "vocab", "custom_objects", "explanation_metadata", "explanation_parameters")},
+    "baseline": "samples:",
+    "target": "labels:",
+}
 
 
 def _from_folder(folder: Path, name: str, setting):
@@ -105,6 +109,24 @@ def _from_folder(folder: Path, name: str, setting):
         return setting  # baseline = "zero", target = "top:3": no path
     relative = Path(setting[len(prefix) :]).expanduser()
     return setting if relative.is_absolute() else prefix + str(folder / relative)
+
+
+_VERTEX_FILES = ("explanation_metadata", "explanation_parameters")
+
+
+def _load_vertex(ctx: click.Context, param, value):
+    """--explanation-metadata / --explanation-parameters: the file's settings as option defaults."""
+    if not value:
+        return value
+    from igcli import vertex
+
+    read = vertex.metadata_options if param.name == "explanation_metadata" else vertex.parameters_options
+    try:
+        settings = read(value)
+    except IgcliError as error:
+        raise click.BadParameter(str(error)) from None
+    ctx.default_map = {**(ctx.default_map or {}), **settings}
+    return value
 
 
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -123,6 +145,8 @@ def _explain_options(command):
             kwargs.update(is_flag=True, show_default=False)
         elif cli["path"]:
             kwargs["type"] = click.Path()
+        if spec.name in _VERTEX_FILES:  # read first, so that their settings become defaults that flags override
+            kwargs.update(callback=_load_vertex, is_eager=True)
         elif cli["type"] is not None:
             kwargs["type"] = cli["type"]
         command = click.option(*names, spec.name, **kwargs)(command)

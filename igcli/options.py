@@ -63,12 +63,19 @@ class ExplainOptions:
     idgi: bool = option(False, "Weigh every step by the change of F, along the gradient's direction (IDGI): exactly complete.", flag=True)
     smooth: int = option(0, "SmoothGrad: average over N noisy copies of each input [0: off].", type=click.IntRange(min=0))
     noise: float = option(0.15, "--smooth: the noise's standard deviation, as a fraction of the input's value range.", type=POSITIVE)
+    noise_units: str = option(
+        "range", "--smooth: --noise as a fraction of each input's value range, or in the model input's own units.", type=("range", "input")
+    )
     smooth_squared: bool = option(False, "--smooth: average the squared attributions (SmoothGrad-Squared).", flag=True)
     baseline: BaselineSpec = option("zero", "zero|black|white|constant:V|uniform|gaussian:SIGMA|blur:SIGMA|samples:PATH|PATH.", type=BASELINE)
     baseline_samples: int = option(1, "Average IG over K random baselines.", type=AT_LEAST_ONE)
     seed: int = option(0, "Seed for random baselines.")
     target: TargetSpec = option("predicted", "predicted|INT|I,J|NAME|labels:PATH|label, or several: top:K|all|LIST.", type=TARGET)
     class_names: str | None = option(None, "Text file, one class name per line.", path=True)
+    explanation_metadata: str | None = option(
+        None, "Vertex Explainable AI's ExplanationMetadata JSON: its settings become these options' defaults (docs/vertex.md).", path=True
+    )
+    explanation_parameters: str | None = option(None, "Vertex Explainable AI's ExplanationParameters JSON, read the same way.", path=True)
     output: str | None = option(None, "Attribute logits (softmax removed) or probabilities.", type=("logits", "probabilities"))
     signature: str | None = option(None, "SavedModel signature [serving_default].")
     input_key: str | None = option(None, "SavedModel signature input to attribute to (a signature with one input).")
@@ -92,6 +99,9 @@ class ExplainOptions:
     sign: str = option(DEFAULT_SIGN, "Heatmaps: which attributions to show.", type=SIGNS)
     cmap: str | None = option(None, "Heatmaps: matplotlib colormap [inferno; coolwarm for --sign all].")
     clip_percentile: float = option(99.5, "Heatmaps: magnitude percentile shown at full colour.", type=click.FloatRange(0, 100, min_open=True))
+    clip_low_percentile: float = option(
+        0.0, "Heatmaps: pixels whose magnitude is under this percentile shown as zero.", type=click.FloatRange(0, 100, max_open=True)
+    )
     alpha: float = option(0.6, "Heatmaps: opacity of the colour over the image.", type=FRACTION)
     panel: bool = option(False, "Heatmaps: input | heatmap | overlay side by side.", flag=True)
     metrics: MetricNames | None = option(

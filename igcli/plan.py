@@ -101,10 +101,8 @@ def make_plan(options: ExplainOptions, warn=print, combination: tuple[str, int |
     """combination: check_combinations(options), when the caller made it already."""
     started = time.perf_counter()
     rule, steps = combination or check_combinations(options)
-    class_names = read_class_names(options.class_names) if options.class_names else None
-    preprocess = Preprocess(options.scale, options.mean.array() if options.mean else None, options.std.array() if options.std else None)
-    size = (options.resize.height, options.resize.width) if options.resize else None
-    images = ImageOptions(options.color, size, preprocess, options.max_pixels, options.fit)
+    class_names = _class_names(options)
+    preprocess, images = _image_options(options)
     table = TableOptions(list(options.columns.names) if options.columns else None, options.id_column, options.label_column)
     from igcli.models import file_sha256
     from igcli.space import attribution_space
@@ -136,7 +134,7 @@ def make_plan(options: ExplainOptions, warn=print, combination: tuple[str, int |
         class_names=tuple(class_names) if class_names else None,
         preprocess=preprocess,
         image_options=images,
-        smoothing=Smoothing(options.smooth, options.noise, options.seed, options.smooth_squared) if options.smooth else None,
+        smoothing=Smoothing(options.smooth, options.noise, options.seed, options.smooth_squared, options.noise_units == "input") if options.smooth else None,
         metrics=options.metrics.names if options.metrics else (),
         input_kind=kind,
         features=tuple(getattr(inputs, "features", ())),
@@ -149,20 +147,26 @@ def make_plan(options: ExplainOptions, warn=print, combination: tuple[str, int |
         points_per_instance=_points_per_instance(options, steps, baselines, targets),
         parameters=_parameters(options, rule, steps, model, inputs, space, baselines, sha256),
         fingerprint=fingerprint(options, sha256),
-        model_facts={
-            "path": str(options.model),
-            "sha256": sha256,
-            "kind": model.kind,
-            "input_shape": model.input_shape,
-            "output_shape": model.output_shape,
-            "output_name": options.output_key or (model.output_names[0] if len(model.output_names) == 1 else ""),
-        },
+        model_facts=_model_facts(options, model, sha256),
     )
     if plan.draws_heatmaps:
         from igcli.sinks.heatmaps import check_heatmap_options
 
         check_heatmap_options(options)
     return plan, Workbench(model, inputs, space, load_seconds=loaded - started)
+
+
+def _model_facts(options: ExplainOptions, model, sha256: str) -> dict:
+    """run.json's `model`; output_name: the output explained (--records' outputName)."""
+    output_name = options.output_key or (model.output_names[0] if len(model.output_names) == 1 else "")
+    return {
+        "path": str(options.model),
+        "sha256": sha256,
+        "kind": model.kind,
+        "input_shape": model.input_shape,
+        "output_shape": model.output_shape,
+        "output_name": output_name,
+    }
 
 
 def _points_per_instance(options: ExplainOptions, steps: int | None, baselines: Baselines, targets: Targets) -> int:
@@ -262,6 +266,23 @@ def open_model(plan: RunPlan):
     return model, attribution_space(plan.options, model, plan.instance_shape)
 
 
+def _class_names(options: ExplainOptions) -> list[str] | None:
+    """--class-names, else the names of Vertex's indexDisplayNameMapping (--explanation-metadata)."""
+    if options.class_names:
+        return read_class_names(options.class_names)
+    if options.explanation_metadata:
+        from igcli import vertex
+
+        return vertex.class_names(options.explanation_metadata)
+    return None
+
+
+def _image_options(options: ExplainOptions) -> tuple[Preprocess, ImageOptions]:
+    preprocess = Preprocess(options.scale, options.mean.array() if options.mean else None, options.std.array() if options.std else None)
+    size = (options.resize.height, options.resize.width) if options.resize else None
+    return preprocess, ImageOptions(options.color, size, preprocess, options.max_pixels, options.fit)
+
+
 def _method_parameters(options: ExplainOptions) -> dict:
     """The method's settings, recorded where they differ from plain IG."""
     recorded: dict[str, object] = {"path": options.path}
@@ -273,6 +294,8 @@ def _method_parameters(options: ExplainOptions) -> dict:
         recorded["idgi"] = True
     if options.smooth:
         recorded.update(smooth=options.smooth, noise=options.noise, smooth_squared=options.smooth_squared)
+        if options.noise_units != "range":
+            recorded["noise_units"] = options.noise_units
     if options.metrics:
         recorded.update(metrics=str(options.metrics), metric_steps=options.metric_steps)
     return recorded if len(recorded) > 1 or options.path != "straight" else {}

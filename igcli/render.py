@@ -27,8 +27,9 @@ def default_cmap(sign: str) -> str:
     return "coolwarm" if sign == "all" else "inferno"
 
 
-def attribution_map(attributions: np.ndarray, sign: str, clip_percentile: float) -> np.ndarray:
-    """[H, W(, C)] -> float32 [H, W] in [0, 1] ([-1, 1] for 'all'), clipped at a percentile of |A|."""
+def attribution_map(attributions: np.ndarray, sign: str, clip_percentile: float, low_percentile: float = 0.0) -> np.ndarray:
+    """[H, W(, C)] -> float32 [H, W] in [0, 1] ([-1, 1] for 'all'), clipped at a percentile of |A|;
+    pixels whose |A| is under the low_percentile-th percentile shown as zero (--clip-low-percentile)."""
     _check_sign(sign)
     if not 0 < clip_percentile <= 100:
         raise ValueError(f"--clip-percentile {clip_percentile}: must be in (0, 100]")
@@ -45,6 +46,8 @@ def attribution_map(attributions: np.ndarray, sign: str, clip_percentile: float)
         values = np.maximum(-values, 0.0)
     elif sign == "absolute":
         values = np.abs(values)
+    if low_percentile > 0:
+        values = np.where(np.abs(values) < np.percentile(np.abs(values), low_percentile), 0.0, values)
     scale = np.percentile(np.abs(values), clip_percentile)
     if not scale > 0:
         return np.zeros(values.shape, np.float32)
@@ -96,11 +99,11 @@ def upscale_factor(height: int, width: int, min_side: int = 256) -> int:
     return max(1, -(-min_side // min(height, width)))
 
 
-def render_heatmap(x, attributions, *, value_range=(0.0, 1.0), sign=DEFAULT_SIGN, cmap=None, clip_percentile=99.5, alpha=0.6, panel=False):
+def render_heatmap(x, attributions, *, value_range=(0.0, 1.0), sign=DEFAULT_SIGN, cmap=None, clip_percentile=99.5, alpha=0.6, panel=False, low_percentile=0.0):
     """Overlay of the attributions on x, upscaled; panel=True: input | heatmap | overlay."""
     from PIL import Image
 
-    norm = attribution_map(attributions, sign, clip_percentile)
+    norm = attribution_map(attributions, sign, clip_percentile, low_percentile)
     heat = colorize(norm, sign, cmap or default_cmap(sign))
     image = image_for_display(x, value_range)
     if image.shape[:2] != norm.shape:

@@ -123,6 +123,9 @@ def test_smoothgrad_is_the_mean_over_its_noise_draws(igcli, cnn):
     np.testing.assert_allclose(run.arrays()["attributions"], expected, rtol=1e-5, atol=1e-7)
     for row in range(3):  # the noise has the documented scale: 0.2 of the input's value range
         assert np.std(copies[row] - x[row]) == pytest.approx(0.2 * (x[row].max() - x[row].min()), rel=0.02)
+    absolute = Smoothing(5, 0.2, seed=3, absolute=True).make(x, ["0", "1", "2"])  # --noise-units input (Vertex's noiseSigma)
+    for row in range(3):
+        assert np.std(absolute[row] - x[row]) == pytest.approx(0.2, rel=0.02)
 
 
 @pytest.mark.parametrize("squared", [False, True])

@@ -284,3 +284,12 @@ def test_error_messages_name_the_bad_value():
         render.colorize(np.zeros((2, 2)), "all", "rainbowish")
     with pytest.raises(ValueError, match="both"):
         render.attribution_map(np.zeros((2, 2)), "both", 99)
+
+
+def test_the_low_clip_shows_the_smaller_magnitudes_as_zero():
+    # --clip-low-percentile (Vertex's clipPercentLowerbound): the lowest 70% of |A| drawn as nothing
+    values = np.arange(1, 101, dtype=np.float64).reshape(10, 10)
+    shown = render.attribution_map(values, "absolute", 100, low_percentile=70)
+    cut = np.percentile(values, 70)
+    assert np.all(shown[values < cut] == 0) and np.all(shown[values >= cut] > 0)
+    np.testing.assert_allclose(shown[values >= cut], values[values >= cut] / 100)

@@ -105,6 +105,7 @@ class HeatmapWriter:
             clip_percentile=config.clip_percentile,
             alpha=config.alpha,
             panel=panel,
+            low_percentile=config.clip_low_percentile,
         )
 
     def _input(self, pixels):
