@@ -13,12 +13,13 @@ from igcli.optiontype import Given, ParsedOption
 from igcli.seeds import instance_rng
 
 RANDOM_KINDS = ("uniform", "gaussian", "samples")
-HELP = "zero|black|white|constant:V|uniform|gaussian:SIGMA|blur:SIGMA|samples:PATH|PATH(.npy/.npz)"
+HELP = "zero|black|white|black+white|constant:V|uniform|gaussian:SIGMA|blur:SIGMA|samples:PATH|PATH(.npy/.npz)"
+FIXED_PAIRS = {"black+white": 2}  # several fixed baselines, their attributions averaged (Vertex's XRAI default)
 
 
 @dataclass(frozen=True)
 class BaselineSpec(Given):
-    kind: str  # zero, constant, black, white, uniform, gaussian, blur, file, samples (a reference set)
+    kind: str  # zero, constant, black, white, black+white, uniform, gaussian, blur, file, samples (a reference set)
     value: float = 0.0  # constant value, or sigma
     path: Path | None = None
 
@@ -29,7 +30,7 @@ class BaselineSpec(Given):
 
 def parse_baseline(given: str) -> BaselineSpec:
     text = given.strip()
-    if text in ("zero", "black", "white", "uniform"):
+    if text in ("zero", "black", "white", "uniform", "black+white"):
         return BaselineSpec(text, text=given)
     match = re.fullmatch(r"(constant|gaussian|blur):(.+)", text)
     if match:
@@ -107,7 +108,7 @@ class Baselines:
     ):
         """reference: for samples:PATH, the reference set (data.reference.ReferenceSet)."""
         self.spec = spec
-        self.samples = samples if spec.random else 1
+        self.samples = samples if spec.random else FIXED_PAIRS.get(spec.kind, 1)
         self.seed = seed
         self.low, self.high = value_range
         self.per_instance = None
@@ -132,6 +133,8 @@ class Baselines:
         shape = (len(x), k, *x.shape[1:])
         if kind == "zero":
             return np.zeros(shape, np.float32)
+        if kind == "black+white":  # one path from black, one from white: their attributions averaged
+            return np.concatenate([np.full((len(x), 1, *x.shape[1:]), value, np.float32) for value in (self.low, self.high)], axis=1)
         if kind in ("constant", "black", "white"):
             value = {"constant": self.spec.value, "black": self.low, "white": self.high}[kind]
             return np.full(shape, value, np.float32)

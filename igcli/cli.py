@@ -125,7 +125,10 @@ def _load_vertex(ctx: click.Context, param, value):
         settings = read(value)
     except IgcliError as error:
         raise click.BadParameter(str(error)) from None
-    ctx.default_map = {**(ctx.default_map or {}), **settings}
+    earlier = ctx.default_map or {}
+    if settings.get("baseline") == vertex.WEAK_BASELINE and "baseline" in earlier:
+        del settings["baseline"]  # XRAI's default baselines yield to those a --config or the metadata set
+    ctx.default_map = {**earlier, **settings}
     return value
 
 

@@ -104,6 +104,12 @@ class ExplainOptions:
     )
     alpha: float = option(0.6, "Heatmaps: opacity of the colour over the image.", type=FRACTION)
     panel: bool = option(False, "Heatmaps: input | heatmap | overlay side by side.", flag=True)
+    xrai: bool = option(False, "Images: XRAI region maps over the attributions (needs igcli[xrai]; --baseline black+white is Vertex's default).", flag=True)
+    xrai_algorithm: str = option("full", "--xrai: full (the best region at every step) or fast (regions ranked once).", type=("full", "fast"))
+    xrai_area_threshold: float = option(
+        1.0, "--xrai full: stop once this share of the image is covered by regions.", type=click.FloatRange(0, 1, min_open=True)
+    )
+    xrai_scales: Floats = option("50,100,150,250,500,1200", "--xrai: Felzenszwalb segmentation scales.", type=float_list("--xrai-scales"))
     metrics: MetricNames | None = option(
         None, "Faithfulness per instance: deletion, insertion, or both comma-separated (M forward passes each).", type=METRIC_NAMES
     )

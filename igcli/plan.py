@@ -123,6 +123,8 @@ def make_plan(options: ExplainOptions, warn=print, combination: tuple[str, int |
     if baselines.samples < options.baseline_samples:
         warn(f"warning: --baseline-samples {options.baseline_samples} ignored: baseline {options.baseline} is not random")
     kind = "images" if isinstance(inputs, ImageInputs) else "table" if isinstance(inputs, CsvInputs) else "arrays"
+    if options.xrai and (kind != "images" or options.layer):
+        raise UsageProblem("--xrai draws regions of images: it needs image inputs, attributed at the model input (no --layer)")
     sha256 = file_sha256(Path(options.model))
     plan = RunPlan(
         options=options,

@@ -58,9 +58,10 @@ class Results:
     # --metrics: per metric, the score [b, K] (NaN where failed) and the curve [b, K, M + 1]
     metric_scores: dict = field(default_factory=dict)
     metric_curves: dict = field(default_factory=dict)
+    xrai: np.ndarray | None = None  # --xrai: each target's region map [b, K, H, W], NaN where none
 
     @classmethod
-    def empty(cls, batch, shape: tuple, count: int = 1, metrics: tuple = (), metric_steps: int = 0) -> Results:
+    def empty(cls, batch, shape: tuple, count: int = 1, metrics: tuple = (), metric_steps: int = 0, xrai: bool = False) -> Results:
         """Every instance failed or not yet computed: NaN values, the batch's read errors.
         shape: one instance's attributions (the input's, or a layer's with --layer); count: K."""
         size = len(batch.ids)
@@ -91,6 +92,7 @@ class Results:
             incomplete=np.full((size, count), -1, np.int64),
             metric_scores={name: nan() for name in metrics},
             metric_curves={name: nan(metric_steps + 1) for name in metrics},
+            xrai=nan(*shape[:2]) if xrai else None,
         )
 
     def to_arrays(self) -> dict:
@@ -99,6 +101,8 @@ class Results:
         arrays = {name: getattr(self, name) for name in ("attributions", *RECORD_NUMBERS)}
         arrays.update({f"metric_{name}": values for name, values in self.metric_scores.items()})
         arrays.update({f"curve_{name}": values for name, values in self.metric_curves.items()})
+        if self.xrai is not None:
+            arrays["xrai"] = self.xrai
         arrays.update(
             indices=np.asarray(self.indices, np.int64),
             ids=np.array(self.ids, dtype=str),
@@ -131,6 +135,7 @@ class Results:
             predicted_names=text["predicted_names"],
             metric_scores={name[7:]: np.asarray(values) for name, values in arrays.items() if name.startswith("metric_")},
             metric_curves={name[6:]: np.asarray(values) for name, values in arrays.items() if name.startswith("curve_")},
+            xrai=np.asarray(arrays["xrai"]) if "xrai" in arrays else None,
         )
 
     def fill(self, row: int, arrays: dict, source: int) -> None:
@@ -140,6 +145,8 @@ class Results:
         for name in self.metric_scores:  # --metrics: the fingerprint guarantees they were computed
             self.metric_scores[name][row] = arrays[f"metric_{name}"][source]
             self.metric_curves[name][row] = arrays[f"curve_{name}"][source]
+        if self.xrai is not None:  # --xrai: the fingerprint guarantees the earlier attempt made them
+            self.xrai[row] = arrays["xrai"][source]
         self.target_names[row] = [str(name) for name in np.atleast_1d(arrays["target_names"][source])]
         self.predicted_names[row] = str(arrays["predicted_names"][source])
         self.errors[row] = None

@@ -15,6 +15,7 @@ from igcli.errors import UsageProblem
 # Vertex's visualization colour maps, as the nearest matplotlib colormaps
 COLOR_MAPS = {"pink_green": "PiYG", "pink_white_green": "PiYG", "red_green": "RdYlGn", "viridis": "viridis"}
 POLARITY = {"positive": "positive", "negative": "negative", "both": "all"}
+WEAK_BASELINE = "black+white"  # xraiAttribution's baselines: Vertex's default, yielding to any other baseline setting
 VERTEX_SMOOTH_SAMPLES = 3  # noisySampleCount when a smoothGradConfig leaves it out (Vertex's default)
 
 
@@ -53,9 +54,13 @@ def parameters_options(path) -> dict:
         raise UsageProblem(f"{path}: sampledShapleyAttribution: igcli computes gradient attributions (Integrated Gradients), not sampled Shapley values")
     if "examples" in data:
         raise UsageProblem(f"{path}: examples: example-based explanations are not attributions; igcli has none")
-    if "xraiAttribution" in data:
-        raise UsageProblem(f"{path}: xraiAttribution: igcli has no XRAI region maps yet; integratedGradientsAttribution gives the pixel maps")
-    options = _ig_options(path, data.get("integratedGradientsAttribution") or {})
+    methods = [key for key in ("integratedGradientsAttribution", "xraiAttribution") if key in data]
+    if len(methods) > 1:
+        raise UsageProblem(f"{path}: integratedGradientsAttribution and xraiAttribution: give one")
+    options = _ig_options(path, data.get("integratedGradientsAttribution") or data.get("xraiAttribution") or {})
+    if "xraiAttribution" in data:  # IG under the regions, from black and white unless the metadata gives baselines
+        options["xrai"] = True
+        options.setdefault("baseline", WEAK_BASELINE)
     if "topK" in data and "outputIndices" in data:
         raise UsageProblem(f"{path}: topK and outputIndices: give one (--target top:K or --target I,J)")
     if "topK" in data:
@@ -69,7 +74,8 @@ def parameters_options(path) -> dict:
 
 
 def _ig_options(path, ig: dict) -> dict:
-    _only(path, "integratedGradientsAttribution.", ig, ("stepCount", "smoothGradConfig", "blurBaselineConfig"))
+    """integratedGradientsAttribution, or xraiAttribution (the same settings for the IG under it)."""
+    _only(path, "the attribution's ", ig, ("stepCount", "smoothGradConfig", "blurBaselineConfig"))
     options: dict = {}
     if "stepCount" in ig:
         options["steps"] = _positive_int(path, "stepCount", ig["stepCount"])

@@ -72,6 +72,20 @@ def test_a_tabular_models_files_give_what_the_flags_give(igcli, tmp_path):
     assert set(a["target_names"].astype(str)) == {"positive"}
 
 
+def test_xrai_parameters_run_xrai_over_ig_from_black_and_white(igcli, tmp_path):
+    pytest.importorskip("skimage")
+    metadata = {"inputs": {"image": {"modality": "image"}}, "outputs": {"probs": {"indexDisplayNameMapping": ["circle", "square", "triangle"]}}}
+    vertex = igcli("explain", SHAPES / "model.keras", SHAPES / "images", *files(tmp_path, metadata, {"xraiAttribution": {"stepCount": 8}}), "--no-report")
+    flags = igcli("explain", SHAPES / "model.keras", SHAPES / "images", "--xrai", "--steps", 8, "--baseline", "black+white", "--no-report")
+    assert vertex.exit_code == 0 and flags.exit_code == 0, vertex.stderr + flags.stderr
+    with h5py.File(vertex.out / "attributions.h5") as a, h5py.File(flags.out / "attributions.h5") as b:
+        for name in ("attributions", "xrai"):
+            np.testing.assert_array_equal(a[name][()], b[name][()], err_msg=name)
+    with_baseline = {"inputs": {"image": {"inputBaselines": [0]}}}  # the metadata's baseline wins over XRAI's default
+    run = igcli("explain", SHAPES / "model.keras", SHAPES / "images", *files(tmp_path, with_baseline, {"xraiAttribution": {"stepCount": 4}}), "--no-report")
+    assert run.exit_code == 0 and run.run_json()["resolved"]["baseline"] == "zero"
+
+
 def test_flags_override_the_files(igcli, tmp_path):
     run = igcli("explain", TABLE / "model.keras", TABLE / "table.csv", *files(tmp_path, TABLE_METADATA, TABLE_PARAMETERS), "--steps", 5)
     assert run.exit_code == 0, run.stderr
@@ -82,7 +96,8 @@ def test_flags_override_the_files(igcli, tmp_path):
     "metadata, parameters, named",
     [
         ({}, {"sampledShapleyAttribution": {"pathCount": 10}}, "sampledShapleyAttribution"),
-        ({}, {"xraiAttribution": {"stepCount": 10}}, "xraiAttribution"),
+        ({}, {"xraiAttribution": {"stepCount": 10}, "integratedGradientsAttribution": {}}, "give one"),
+        ({"inputs": {"x": {"indexFeatureMapping": [f"f{i}" for i in range(6)]}}}, {"xraiAttribution": {"stepCount": 10}}, "--xrai draws regions of images"),
         ({}, {"integratedGradientsAttribution": {"smoothGradConfig": {"featureNoiseSigma": {}}}}, "featureNoiseSigma"),
         ({}, {"integratedGradientsAttribution": {"stepCount": 10, "warpFactor": 9}}, "warpFactor"),
         ({}, {"topK": 2, "outputIndices": [1]}, "topK and outputIndices"),

@@ -14,7 +14,7 @@ REUSED = "reused"  # a row an earlier attempt finished with the same content (--
 
 def explain_group(method, space, batch, plan) -> Results:
     targets, baselines, class_names, smoothing = plan.targets, plan.baselines, plan.class_names, plan.smoothing
-    results = Results.empty(batch, space.stored_shape, targets.count, plan.metrics, plan.options.metric_steps)
+    results = Results.empty(batch, space.stored_shape, targets.count, plan.metrics, plan.options.metric_steps, xrai=plan.options.xrai)
     good = np.array([error is None for error in results.errors])
     if good.any():
         x_space = space.map(batch.arrays[good])  # engine space: the input, or the layer's activations
@@ -56,6 +56,10 @@ def explain_group(method, space, batch, plan) -> Results:
                 results.sum_errors[rows] = explanation.sum_errors
             if explanation.incomplete is not None:
                 results.incomplete[rows] = explanation.incomplete
+            if results.xrai is not None:  # --xrai: regions from what the model saw and its attributions
+                from igcli.regions.maps import params_of, region_maps
+
+                results.xrai[rows] = region_maps(batch.arrays[rows], explanation.attributions, params_of(plan.options))
             if plan.metrics:
                 start = method.metric_baseline(x, baseline)
                 for name in plan.metrics:
@@ -65,10 +69,14 @@ def explain_group(method, space, batch, plan) -> Results:
                         )
                         results.metric_curves[name][rows, k] = curve
                         results.metric_scores[name][rows, k] = faithfulness.area(curve)
+    _name_classes(results, class_names)
+    return results
+
+
+def _name_classes(results: Results, class_names) -> None:
     if class_names:
         results.target_names = [[class_names[t] if t >= 0 else "" for t in row] for row in results.targets]
         results.predicted_names = [class_names[p] if p >= 0 else "" for p in results.predicted]
-    return results
 
 
 def _map_rows(space, rows: np.ndarray, shape: tuple) -> np.ndarray:

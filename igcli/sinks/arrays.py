@@ -44,6 +44,8 @@ def optional_arrays(plan) -> dict:
         shapes.update({"error_estimate": (), "incomplete": ()})
     for metric in plan.metrics:
         shapes.update({metric: (), f"{metric}_curve": (plan.options.metric_steps + 1,)})
+    if plan.options.xrai:
+        shapes["xrai"] = tuple(plan.stored_shape[:2])
     return shapes
 
 
@@ -54,6 +56,9 @@ def _optional_value(results: Results, name: str) -> np.ndarray:
         return results.error_estimates
     if name == "incomplete":
         return results.incomplete
+    if name == "xrai":
+        assert results.xrai is not None  # --xrai: every group's results carry the maps
+        return results.xrai
     if name.endswith("_curve"):
         return results.metric_curves[name[: -len("_curve")]]
     return results.metric_scores[name]

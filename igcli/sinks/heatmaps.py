@@ -48,9 +48,18 @@ class HeatmapWriter:
         files = [self._inside(self.directory / ident / f"{label}.png") for label in results.target_labels(row)]
         return files + ([self._inside(self.directory / f"{ident}.png")] if self.config.panel else [])
 
+    def xrai_files(self, results: Results, row: int) -> list[Path]:
+        """--xrai: <id>.xrai.png (one target) or <id>/<target>.xrai.png, beside the heatmaps."""
+        if results.xrai is None:
+            return []
+        ident = results.ids[row]
+        if not self.several:
+            return [self._inside(self.directory / f"{ident}.xrai.png")]
+        return [self._inside(self.directory / ident / f"{label}.xrai.png") for label in results.target_labels(row)]
+
     def drawn(self, results: Results, row: int) -> bool:
         """Whether every heatmap of the instance is on disk already (--resume)."""
-        return all(path.exists() for path in self.files(results, row))
+        return all(path.exists() for path in self.files(results, row) + self.xrai_files(results, row))
 
     def _inside(self, path: Path) -> Path:
         if not path.resolve().is_relative_to(self.directory.resolve()):
@@ -62,11 +71,11 @@ class HeatmapWriter:
             if error is not None:
                 continue
             if self.whole_run:
-                self.expected.update(self.files(results, row))
+                self.expected.update(self.files(results, row) + self.xrai_files(results, row))
             want_tile = self.whole_run and len(self.tiles) < OVERVIEW_TILES
             if self.draws_files:
                 files = self.files(results, row)  # one per target (then the panel), or the instance's one
-                kept = results.extras[row].get("reused") and all(path.exists() for path in files)  # --resume: already drawn
+                kept = results.extras[row].get("reused") and self.drawn(results, row)  # --resume: already drawn
             else:
                 files, kept = [], True
                 want_tile = want_tile and bool(np.isfinite(results.attributions[row]).any())
@@ -74,6 +83,8 @@ class HeatmapWriter:
                 continue
             pixels = self.preprocess.to_pixels(results.inputs[row])
             overlay = None if kept else self._save(pixels, results.attributions[row], files, panel_labels(results, row))
+            if not kept and self.draws_files:
+                self._save_regions(pixels, results, row)
             if want_tile:  # the first target's overlay, reused when it was just drawn
                 tile = overlay if overlay is not None else self._draw(pixels, results.attributions[row, 0], panel=False)
                 tile.thumbnail((160, 160))
@@ -93,6 +104,13 @@ class HeatmapWriter:
         if self.config.panel:
             self.render.save_png(self.render.side_by_side([self._input(pixels), *overlays], labels), files[-1])
         return overlays[0]
+
+    def _save_regions(self, pixels, results: Results, row: int) -> None:
+        """--xrai: each target's region picture (none for an image XRAI could not segment)."""
+        for k, path in enumerate(self.xrai_files(results, row)):
+            regions = results.xrai[row, k]  # type: ignore[index]  # xrai_files is empty without maps
+            if np.isfinite(regions).any():
+                self.render.save_png(self.render.xrai_image(pixels, regions, value_range=(0.0, 255.0)), path)
 
     def _draw(self, pixels, attributions, panel: bool):
         config = self.config
