@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from igcli.render import XRAI_TOP_AREA
 from igcli.report_page.features import feature_data
 from igcli.tally import ESTIMATE_WARNING
 
@@ -23,6 +24,7 @@ MAX_GALLERY = 96  # tiles the gallery shows at first; the page adds as many agai
 FAILED_TILES = 12  # failures the gallery shows as tiles before the heatmaps; all are listed above it
 MAX_LISTED = 500  # failures and skipped files listed in full; the table holds every instance
 HISTOGRAM_BINS = 30
+XRAI = ".xrai"  # the XRAI picture of a row: heatmaps/<key>.xrai.png (--xrai)
 NORMALISED = "_normalised"  # summary.csv's metric columns on a common scale (faithfulness.normalised_area)
 
 # Columns that are text whatever they look like: an id "007" stays "007".
@@ -38,6 +40,7 @@ def report_data(out: Path, max_gallery: int = MAX_GALLERY) -> dict:
 
     keys = _file_keys(header, columns, ids)
     heatmaps = _files_under(out / "heatmaps", ".png")
+    xrai = _xrai_files(run, heatmaps)
     tokens = _files_under(out / "tokens", ".html")
     encoded, numbers = [], {}
     for name, values in zip(header, columns):
@@ -64,6 +67,8 @@ def report_data(out: Path, max_gallery: int = MAX_GALLERY) -> dict:
         "columns": encoded,
         "files": keys if keys != ids else None,
         "heatmap": _flags(keys, heatmaps),
+        "xrai": _flags(keys, xrai),
+        "xrai_area": XRAI_TOP_AREA,
         "tokens": _flags(keys, tokens),
         "image_run": bool(heatmaps),
         "metrics": metrics,
@@ -206,6 +211,15 @@ def _file_keys(header: list[str], columns: list, ids: list[str]) -> list[str]:
     targets = columns[header.index("target")]
     names = columns[header.index("target_name")] if "target_name" in header else [""] * len(ids)
     return [f"{ident}/{safe_component(name) if name else target}" if target != "" else ident for ident, target, name in zip(ids, targets, names)]
+
+
+def _xrai_files(run: dict, heatmaps: set[str]) -> set[str]:
+    """The rows' keys with an XRAI picture (<key>.xrai.png beside <key>.png) in a run made with
+    --xrai; none otherwise, so that a heatmap a run without it names <id>.xrai stays a heatmap."""
+    configuration: dict = run["configuration"] if isinstance(run.get("configuration"), dict) else {}
+    if configuration.get("xrai") is not True:
+        return set()
+    return {key[: -len(XRAI)] for key in heatmaps if key.endswith(XRAI)}
 
 
 def _flags(ids: list[str], present: set[str]) -> list[int] | int:

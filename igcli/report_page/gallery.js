@@ -18,6 +18,11 @@ const igcliGallery = (function () {
     g.note = el("span", { className: "note", id: "gallery-note" });
     box.appendChild(g.note);
     node.appendChild(box);
+    if (g.xrai) {
+      const area = Math.round(100 * kit.data.xrai_area) + "%";
+      node.appendChild(el("p", { className: "note", id: "gallery-xrai-note" }, "Each tile: the heatmap, and beside it the XRAI regions (--xrai)"
+        + (kit.byName.rank ? " of the tile's target" : "") + ": the best regions covering " + area + " of the image at full brightness, the rest dimmed."));
+    }
   }
 
   // the rows to show as tiles, in order: failures, then those with a heatmap by the chosen key
@@ -55,6 +60,31 @@ const igcliGallery = (function () {
     ]);
   }
 
+  // a picture that opens its PNG; its box takes the picture's own shape once loaded (and, beside
+  // another in a pair, a share of the width in proportion to it: the two stand equally high)
+  function picture(kit, g, url, name, what, className) {
+    const el = kit.el;
+    const image = el("img", { src: url, alt: what + " of " + name, loading: "lazy", decoding: "async" });
+    const link = el("a", { className: className, href: url, target: "_blank", rel: "noopener", title: "open " + name }, image);
+    image.addEventListener("load", function () {
+      const ratio = image.naturalWidth / image.naturalHeight;
+      link.style.aspectRatio = image.naturalWidth + " / " + image.naturalHeight;
+      if (g.xrai) link.style.flex = ratio + " 1 0";
+      if (className === "image" && ratio > 1.6) g.grid.classList.add("panels");
+    });
+    return link;
+  }
+
+  // the heatmap; in a --xrai run, the XRAI regions beside it (or a note where XRAI could not segment the image)
+  function pictures(kit, g, i, ident) {
+    const el = kit.el, heatmap = picture(kit, g, kit.fileUrl("heatmaps", ident, ".png"), ident + ".png", "heatmap", "image");
+    if (!g.xrai) return heatmap;
+    const regions = g.xrai[i] === 1
+      ? picture(kit, g, kit.fileUrl("heatmaps", ident, ".xrai.png"), ident + ".xrai.png", "XRAI regions", "image regions")
+      : el("div", { className: "placeholder regions" }, "no XRAI regions: the image could not be segmented");
+    return el("div", { className: "pair" }, [heatmap, regions]);
+  }
+
   function tile(kit, g, i) {
     const el = kit.el, ident = kit.fileKey(i);
     const figure = el("figure", { className: "tile" + (kit.overFlags(i).length ? " over" : "") });
@@ -62,13 +92,7 @@ const igcliGallery = (function () {
       figure.className = "tile failed";
       figure.appendChild(el("div", { className: "placeholder", title: kit.textAt("error", i) }, [el("strong", null, "failed"), kit.textAt("error", i)]));
     } else if (kit.hasHeatmap(i)) {
-      const url = kit.fileUrl("heatmaps", ident, ".png");
-      const image = el("img", { src: url, alt: "heatmap of " + ident, loading: "lazy", decoding: "async" });
-      const link = figure.appendChild(el("a", { className: "image", href: url, target: "_blank", rel: "noopener", title: "open " + ident + ".png" }, image));
-      image.addEventListener("load", function () {  // the box takes the image's own shape
-        link.style.aspectRatio = image.naturalWidth + " / " + image.naturalHeight;
-        if (image.naturalWidth > 1.6 * image.naturalHeight) g.grid.classList.add("panels");
-      });
+      figure.appendChild(pictures(kit, g, i, ident));
     } else {
       figure.appendChild(el("div", { className: "placeholder" }, "no heatmap"));
     }
@@ -118,10 +142,11 @@ const igcliGallery = (function () {
   return function (kit) {
     const el = kit.el, node = kit.section("Heatmaps", "gallery");
     // order: the rows shown as tiles; key: the column of the order ({ label, keys }), if any
-    const g = { order: null, shown: 0, failureCount: 0, withoutHeatmap: 0, key: null };
+    // xrai: data.xrai, 1 for each row with an XRAI picture, when the run was made with --xrai
+    const g = { order: null, shown: 0, failureCount: 0, withoutHeatmap: 0, key: null, xrai: Array.isArray(kit.data.xrai) ? kit.data.xrai : null };
     controls(kit, g, node);
     // --panel's wide PNGs get wide tiles (data.panels, or seen when the first wide image loads)
-    g.grid = node.appendChild(el("div", { className: "gallery" + (kit.data.panels ? " panels" : ""), id: "gallery-grid" }));
+    g.grid = node.appendChild(el("div", { className: "gallery" + (kit.data.panels ? " panels" : "") + (g.xrai ? " xrai" : ""), id: "gallery-grid" }));
     g.moreButton = el("button", { type: "button", id: "gallery-more" });
     node.appendChild(el("p", null, g.moreButton));
     g.orderSelect.addEventListener("change", function () { drawGallery(kit, g); });
