@@ -49,8 +49,8 @@ def arrays(run) -> dict:
 
 
 def test_an_image_models_files_give_what_the_flags_give(igcli, tmp_path):
-    vertex = igcli("explain", SHAPES / "model.keras", SHAPES / "images", "--panel", *files(tmp_path, IMAGE_METADATA, IMAGE_PARAMETERS))
-    flags = igcli("explain", SHAPES / "model.keras", SHAPES / "images", "--panel", *IMAGE_FLAGS)
+    vertex = igcli("explain", SHAPES / "model.keras", SHAPES / "images", *files(tmp_path, IMAGE_METADATA, IMAGE_PARAMETERS))  # no other flag
+    flags = igcli("explain", SHAPES / "model.keras", SHAPES / "images", *IMAGE_FLAGS)
     assert vertex.exit_code == 0 and flags.exit_code == 0, vertex.stderr + flags.stderr
     a, b = arrays(vertex), arrays(flags)
     for name in a:
