@@ -381,7 +381,8 @@ def test_a_disk_that_fails_midway_stops_in_one_line_and_resume_finishes(files, f
     mount, fail, mend = failing_disk
     out = mount / "out"
     run = start(command(files, out))
-    wait_for(lambda: chunks(out) >= 2, "two groups saved")
+    wait_for(lambda: chunks(out) >= 3, "three groups saved")
+    seen = chunks(out)  # the newest may be renamed but its folder not yet flushed when the disk fails
     fail()
     _, stderr = run.communicate(timeout=300)
     assert run.returncode == 74, stderr
@@ -391,7 +392,7 @@ def test_a_disk_that_fails_midway_stops_in_one_line_and_resume_finishes(files, f
     mend()
     resumed = subprocess.run(command(files, out, "--resume"), capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
-    assert json.loads((out / "run.json").read_text())["counts"]["reused"] >= 64
+    assert json.loads((out / "run.json").read_text())["counts"]["reused"] >= 32 * (seen - 1)  # every group flushed before the failure
 
 
 def test_overwrite_of_a_read_only_out_touches_nothing(igcli, files, small_disk):
