@@ -261,9 +261,8 @@ def compare(run_a, run_b, out, min_rank_corr, min_top_iou, min_ndcg, as_json, qu
     if as_json:
         short = {k: v for k, v in record.items() if k not in ("pairs_shown", "columns", "distributions")}
         click.echo(json.dumps({**short, "out": out}, default=float))
-    for line in closing_lines(record, thresholds, Path(out)):
-        if not quiet or "changed beyond" in line or "nDCG" in line and "<" in line:
-            click.echo(line, err=True)
+    for line in closing_lines(record, thresholds, Path(out), quiet):
+        click.echo(line, err=True)
     return record["exit_code"]
 
 

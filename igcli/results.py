@@ -157,9 +157,9 @@ class Results:
 
     def target_labels(self, row: int) -> list[str]:
         """Each target of an instance as a file name part: its class name, else its index."""
-        from igcli.data.ids import safe_component
+        from igcli.data.ids import target_label
 
-        return [safe_component(name) if name else str(int(t)) for name, t in zip(self.target_names[row], self.targets[row])]
+        return [target_label(name, int(t)) for name, t in zip(self.target_names[row], self.targets[row])]
 
     @property
     def uninformative(self) -> np.ndarray:

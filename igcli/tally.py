@@ -80,7 +80,8 @@ class Tally:
             for ident, extra in zip(results.ids, results.extras):
                 if changes_aspect(extra.get("original_size", ""), self.image_size):
                     self.reshaped += 1
-                    self.reshaped_ids += [f"{ident} ({extra['original_size']})"][: RESHAPED_SHOWN - len(self.reshaped_ids)]
+                    if len(self.reshaped_ids) < RESHAPED_SHOWN:
+                        self.reshaped_ids.append(f"{ident} ({extra['original_size']})")
         for name, scores in results.metric_scores.items():
             total = self.metric_totals.setdefault(name, [0.0, 0])
             total[0] += float(np.nansum(scores[ok]))

@@ -88,11 +88,12 @@ def compare(a: Run, b: Run, pairing: Pairing, thresholds: Thresholds, write_rows
         maps_a = a.arrays.attributions(rows_a, a.several)[:, :k]
         maps_b = b.arrays.attributions(rows_b, b.several)[:, :k]
         flat_a, flat_b = maps_a.reshape(-1, *maps_a.shape[2:]), maps_b.reshape(-1, *maps_b.shape[2:])
-        figures = batch_figures(flat_a, flat_b, a.image)
+        features_a, features_b = features(flat_a, a.image), features(flat_b, b.image)  # (signed, magnitude) each
+        figures = batch_figures(features_a, features_b, tuple(flat_a.shape[1:3]) if a.image else None)
         same_class = np.where(a.targets[rows_a, :k] == b.targets[rows_b, :k], a.targets[rows_a, :k], -1).ravel()
         if importance is None:
-            importance = GlobalImportance(features(flat_a[:1], a.image)[1].shape[1], _top_classes(a, b, pairing))
-        importance.add(features(flat_a, a.image)[1], features(flat_b, b.image)[1], same_class)
+            importance = GlobalImportance(features_a[1].shape[1], _top_classes(a, b, pairing))
+        importance.add(features_a[1], features_b[1], same_class)
         allowance = np.nan_to_num(a.estimates[rows_a, :k]).ravel() + np.nan_to_num(b.estimates[rows_b, :k]).ravel()
         verdicts = verdict(figures, allowance, thresholds)
         rows = _rows(a, b, rows_a, rows_b, k, figures, allowance, verdicts, (flat_a, flat_b))

@@ -84,10 +84,10 @@ def relative_change(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.where(scale > 0, np.abs(x - y).sum(axis=1) / scale, 0.0)
 
 
-def batch_figures(a: np.ndarray, b: np.ndarray, image: bool) -> dict[str, np.ndarray]:
-    """Every figure of matched maps a, b [B, ...] -> name -> [B]."""
-    signed_a, magnitude_a = features(a, image)
-    signed_b, magnitude_b = features(b, image)
+def batch_figures(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], image_shape: tuple | None) -> dict[str, np.ndarray]:
+    """Every figure of matched maps, given as features() of each ((signed, magnitude) [B, n]) ->
+    name -> [B]. image_shape: (H, W) of image maps (for region_iou), None for other inputs."""
+    (signed_a, magnitude_a), (signed_b, magnitude_b) = a, b
     out = {
         "spearman_abs": spearman(magnitude_a, magnitude_b),
         "spearman": spearman(signed_a, signed_b),
@@ -95,6 +95,6 @@ def batch_figures(a: np.ndarray, b: np.ndarray, image: bool) -> dict[str, np.nda
         **{f"iou_{round(share * 100)}": top_iou(magnitude_a, magnitude_b, share) for share in TOP_SHARES},
         "relative_change": relative_change(signed_a, signed_b),
     }
-    if image:
-        out["region_iou"] = region_iou(magnitude_a, magnitude_b, tuple(a.shape[1:3]))
+    if image_shape is not None:
+        out["region_iou"] = region_iou(magnitude_a, magnitude_b, image_shape)
     return out

@@ -14,6 +14,7 @@ import numpy as np
 from igcli.atomic import PartialFile, atomic_path
 from igcli.compare.engine import MIN_CLASS_INSTANCES, NOISE_MARGIN, Comparison, Pairing, Thresholds
 from igcli.compare.runs import Run
+from igcli.data.ids import target_label
 
 LISTED = 100  # ids listed in compare.json per list
 SHOWN = 5  # worst ids named on stderr
@@ -148,14 +149,18 @@ def _pairs_shown(a: Run, b: Run, result: Comparison, change: np.ndarray, diff: P
 
 def _heatmap(run: Run, row: int | None, ident: str, position: int, diff: Path) -> str | None:
     if run.several and row is not None:
-        label = str(run.target_names[row, position]) or str(int(run.targets[row, position]))
+        label = target_label(str(run.target_names[row, position]), int(run.targets[row, position]))  # as the heatmap writer names it
         path = run.folder / "heatmaps" / ident / f"{label}.png"
     else:
         path = run.folder / "heatmaps" / f"{ident}.png"
     return os.path.relpath(path, diff.resolve()) if path.is_file() else None
 
 
-def closing_lines(record: dict, thresholds: Thresholds, diff: Path) -> list[str]:
+def closing_lines(record: dict, thresholds: Thresholds, diff: Path, quiet: bool = False) -> list[str]:
+    """The lines on stderr; quiet: only the violations (a cron job's mail)."""
+    violations = _violation_lines(record, thresholds)
+    if quiet:
+        return violations
     counts = record["counts"]
     lines = []
     if record["settings_differ"]:
@@ -171,6 +176,11 @@ def closing_lines(record: dict, thresholds: Thresholds, diff: Path) -> list[str]
         lines.append(
             f"igcli: {counts['only_in_a']} only in A, {counts['only_in_b']} only in B, {counts['failed_in_either']} failed in either (listed in compare.json)"
         )
+    return lines + violations
+
+
+def _violation_lines(record: dict, thresholds: Thresholds) -> list[str]:
+    counts, lines = record["counts"], []
     worst = record["violations"]["instances"]
     if worst:
         named = ", ".join(f"{v['id']}" + (f":{v['position']}" if v["position"] else "") for v in worst[:SHOWN])

@@ -76,8 +76,8 @@ def open_arrays(folder: Path) -> RunArrays:
             archive = np.load(folder / "attributions.npz", allow_pickle=False)
         except (OSError, ValueError) as error:
             raise UsageProblem(f"{folder / 'attributions.npz'}: not a readable .npz file ({error})") from None
-        named = {name.replace(".", "/", 1) if name.startswith("attributions.") else name: archive[name] for name in archive.files}
-        return RunArrays(folder / "attributions.npz", "npz", _Lazy(archive), sorted(named))
+        names = [name.replace(".", "/", 1) if name.startswith("attributions.") else name for name in archive.files]  # nothing loaded yet
+        return RunArrays(folder / "attributions.npz", "npz", _Lazy(archive), sorted(names))
     if (folder / "arrays").is_dir():
         files = {p.stem.replace(".", "/", 1) if p.stem.startswith("attributions.") else p.stem: p for p in (folder / "arrays").glob("*.npy")}
         return RunArrays(folder / "arrays", "npy", {name: np.load(p, mmap_mode="r", allow_pickle=False) for name, p in files.items()}, sorted(files))

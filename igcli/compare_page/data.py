@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from igcli.report_page.data import histogram, read_json_object
+from igcli.report_page.data import encode_column, histogram, read_json_object
 from igcli.report_page.page import clean_json
 
 MAX_ROWS = 20_000  # rows of compare.csv the page's table holds: the most changed
@@ -45,7 +45,7 @@ def compare_data(out: Path, max_rows: int = MAX_ROWS) -> dict:
         "rows": len(kept),
         "total_rows": total,
         "max_rows": max(1, int(max_rows)),
-        "columns": [_encode_column(name, [row[k] for row in kept]) for k, name in enumerate(header)],
+        "columns": [encode_column(name, [row[k] for row in kept], TEXT_COLUMNS)[0] for k, name in enumerate(header)],
         "histograms": histograms,
     }
 
@@ -103,29 +103,6 @@ def _float(text: str) -> float:
 
 def _number(value) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) else None
-
-
-def _encode_column(name: str, values: list[str]) -> dict:
-    """A column as columns.js decodes it: numbers when every non-empty cell is one (non-finite ones
-    as the strings "Infinity" and "-Infinity"), else text, repeated text as a dictionary and codes."""
-    empty = not any(values)
-    if name not in TEXT_COLUMNS and not empty:
-        try:
-            parsed = [float(v) if v else math.nan for v in values]
-        except ValueError:
-            parsed = None
-        if parsed is not None:
-            cells = [v if math.isfinite(v) else (None if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity")) for v in parsed]
-            return {"name": name, "kind": "number", "values": cells}
-    column: dict = {"name": name, "kind": "text", "empty": empty}
-    distinct = dict.fromkeys(values)
-    if len(distinct) <= max(64, len(values) // 4):
-        index = {value: code for code, value in enumerate(distinct)}
-        column["dictionary"] = list(distinct)
-        column["codes"] = [index[v] for v in values]
-    else:
-        column["values"] = values
-    return column
 
 
 def _pair(item: dict, out: Path) -> dict:

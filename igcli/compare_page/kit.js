@@ -33,24 +33,3 @@ function igcliKit(data) {
     plain: igcliPlain, fileUrl: fileUrl, card: card, grouped: grouped, thresholds: record.thresholds || {}, counts: record.counts || {},
   };
 }
-
-// a number as the page shows it: short, without trailing zeros; empty for null and NaN
-function igcliFormatNumber(value) {
-  if (value === null || value === undefined || value !== value) return "";
-  if (typeof value !== "number") return String(value);
-  if (value === Infinity) return "inf";
-  if (value === -Infinity) return "-inf";
-  if (Number.isInteger(value) && Math.abs(value) < 1e15) return String(value);
-  const size = Math.abs(value);
-  if (size >= 1000 && size < 1e9) return value.toFixed(1);
-  const exponential = size < 1e-3 || size >= 1e9;
-  const short = exponential ? value.toExponential(3).replace("e+", "e") : value.toPrecision(4);
-  const trimmed = short.replace(/\.?0+(?=e|$)/, "");
-  return short.indexOf(".") >= 0 && Number(trimmed) === value ? trimmed : short;
-}
-function igcliPlain(value) {
-  if (value === null || value === undefined) return "";
-  if (typeof value === "string") return value;
-  if (typeof value === "number") return String(value);
-  return JSON.stringify(value);
-}

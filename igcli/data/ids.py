@@ -21,6 +21,11 @@ def safe_component(text: str) -> str:
     return text
 
 
+def target_label(name: str, target) -> str:
+    """A target as a file name part (heatmaps/<id>/<label>.png): its class name, else its index."""
+    return safe_component(name) if name else str(target)
+
+
 def safe_id(raw: str) -> str:
     """A relative POSIX path of safe components: no '..', no absolute path, no odd characters."""
     parts = [p for p in re.split(r"[\\/]+", raw) if p not in ("", ".")]

@@ -44,7 +44,7 @@ def report_data(out: Path, max_gallery: int = MAX_GALLERY) -> dict:
     tokens = _files_under(out / "tokens", ".html")
     encoded, numbers = [], {}
     for name, values in zip(header, columns):
-        column, parsed = _encode_column(name, values)
+        column, parsed = encode_column(name, values)
         encoded.append(column)
         if parsed is not None:
             numbers[name] = parsed
@@ -161,12 +161,13 @@ def _read_summary(path: Path, notes: list) -> tuple[list[str], list[list[str]]]:
     return header, columns
 
 
-def _encode_column(name: str, values: list[str]) -> tuple[dict, np.ndarray | None]:
-    """A column for the page, and its floats (NaN where empty) when it is numeric: every
-    non-empty cell parses as a float. Non-finite numbers travel as strings ("Infinity") that
-    the page turns back into numbers; text repeated often travels as a dictionary and codes."""
+def encode_column(name: str, values: list[str], text_columns=TEXT_COLUMNS) -> tuple[dict, np.ndarray | None]:
+    """A column as columns.js decodes it, and its floats (NaN where empty) when it is numeric:
+    every non-empty cell parses as a float (never for the names in text_columns). Non-finite
+    numbers travel as strings ("Infinity") that the page turns back into numbers; text repeated
+    often travels as a dictionary and codes. The compare page encodes its rows the same way."""
     empty = not any(values)
-    if name not in TEXT_COLUMNS and not empty:
+    if name not in text_columns and not empty:
         try:
             parsed = np.array([float(v) if v else math.nan for v in values], dtype=np.float64)
         except ValueError:
@@ -206,11 +207,11 @@ def _file_keys(header: list[str], columns: list, ids: list[str]) -> list[str]:
     targets (summary.csv has a rank column) <id>/<target name, else index>, as the sinks write them."""
     if "rank" not in header or "target" not in header:
         return ids
-    from igcli.data.ids import safe_component
+    from igcli.data.ids import target_label
 
     targets = columns[header.index("target")]
     names = columns[header.index("target_name")] if "target_name" in header else [""] * len(ids)
-    return [f"{ident}/{safe_component(name) if name else target}" if target != "" else ident for ident, target, name in zip(ids, targets, names)]
+    return [f"{ident}/{target_label(name, target)}" if target != "" else ident for ident, target, name in zip(ids, targets, names)]
 
 
 def _xrai_files(run: dict, heatmaps: set[str]) -> set[str]:

@@ -22,24 +22,7 @@
   function fileUrl(folder, ident, suffix) {
     return folder + "/" + String(ident).split("/").map(encodeURIComponent).join("/") + suffix;
   }
-  function formatNumber(value) {
-    if (value !== value) return "";
-    if (value === Infinity) return "inf";
-    if (value === -Infinity) return "-inf";
-    if (Number.isInteger(value) && Math.abs(value) < 1e15) return String(value);
-    const size = Math.abs(value);
-    if (size >= 1000 && size < 1e9) return value.toFixed(1);
-    const exponential = size < 1e-3 || size >= 1e9;
-    const short = exponential ? value.toExponential(3).replace("e+", "e") : value.toPrecision(4);
-    const trimmed = short.replace(/\.?0+(?=e|$)/, "");
-    return short.indexOf(".") >= 0 && Number(trimmed) === value ? trimmed : short;  // 0.5 not 0.5000, 1e-7; 0.99997 stays 1.000
-  }
-  function plain(value) {
-    if (value === null || value === undefined) return "";
-    if (typeof value === "number") return String(value);
-    if (typeof value === "string") return value;
-    return JSON.stringify(value);
-  }
+  const formatNumber = igcliFormatNumber, plain = igcliPlain;  // dom.js
   const grouped = new Intl.NumberFormat("en-US");
 
   // ---- the data ----
