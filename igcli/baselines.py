@@ -11,6 +11,7 @@ import numpy as np
 from igcli.errors import InstanceError, UsageProblem
 from igcli.optiontype import Given, ParsedOption
 from igcli.seeds import instance_rng
+from igcli.stores import local_copy
 
 RANDOM_KINDS = ("uniform", "gaussian", "samples")
 HELP = "zero|black|white|black+white|constant:V|uniform|gaussian:SIGMA|blur:SIGMA|samples:PATH|PATH(.npy/.npz)"
@@ -43,12 +44,12 @@ def parse_baseline(given: str) -> BaselineSpec:
             raise UsageProblem(f"--baseline {text}: {kind} needs a {'finite' if kind == 'constant' else 'positive'} number")
         return BaselineSpec(kind, value, text=given)
     if text.startswith("samples:"):
-        path = Path(text[len("samples:") :])
+        path = local_copy(text[len("samples:") :], "reference set")
         if not path.exists():
             raise UsageProblem(f"--baseline {text}: no such reference set (a folder of images or an .npy/.npz file)")
         return BaselineSpec("samples", path=path, text=given)
     if text.endswith((".npy", ".npz")):
-        path = Path(text)
+        path = local_copy(text, "baseline")
         if not path.is_file():
             raise UsageProblem(f"--baseline {text}: no such file")
         return BaselineSpec("file", path=path, text=given)

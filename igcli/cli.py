@@ -64,9 +64,14 @@ def _load_config(ctx: click.Context, _param, value):
     """--config FILE.toml: its keys (option names, - or _) become the options' defaults."""
     if not value:
         return value
+    from igcli import stores
+
     path = Path(value)
+    folder: Path | str = stores.parent(value) if stores.is_remote(value) else path.parent  # relative paths in it start there
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(stores.local_copy(value, "config").read_text(encoding="utf-8"))
+    except IgcliError as error:  # a config in an object store that cannot be read
+        raise click.BadParameter(str(error)) from None
     except OSError as error:
         raise click.BadParameter(f"{path}: cannot read ({error.strerror or error})") from None
     except tomllib.TOMLDecodeError as error:
@@ -84,7 +89,7 @@ def _load_config(ctx: click.Context, _param, value):
         name = known.get(key.replace("-", "_"))
         if name is None:
             raise click.BadParameter(f"{path}: unknown option {key!r}")
-        defaults[name] = _from_folder(path.parent, name, setting)
+        defaults[name] = _from_folder(folder, name, setting)
     ctx.default_map = {**(ctx.default_map or {}), **defaults}
     return value
 
@@ -98,7 +103,7 @@ _PATH_SETTINGS = {
 }
 
 
-def _from_folder(folder: Path, name: str, setting):
+def _from_folder(folder: Path | str, name: str, setting):
     """A config file's setting, with a relative path in it made relative to the file's folder."""
     if name not in _PATH_SETTINGS or not isinstance(setting, str):
         return setting
@@ -107,7 +112,14 @@ def _from_folder(folder: Path, name: str, setting):
         prefix = ""  # baseline = "PATH.npy"
     if not setting.startswith(prefix):
         return setting  # baseline = "zero", target = "top:3": no path
-    relative = Path(setting[len(prefix) :]).expanduser()
+    from igcli import stores
+
+    given = setting[len(prefix) :]
+    if stores.is_remote(given):
+        return setting
+    if isinstance(folder, str):  # a config in an object store: its relative paths are keys beside it
+        return setting if given.startswith("/") else prefix + stores.join(folder, given)
+    relative = Path(given).expanduser()
     return setting if relative.is_absolute() else prefix + str(folder / relative)
 
 

@@ -65,8 +65,10 @@ def describe(holder: dict) -> str:
 class OutLock:
     """Held from acquire() to release(); a context manager."""
 
-    def __init__(self, out: Path, wait: bool = False, break_lock: bool = False, warn=print):
+    def __init__(self, out: Path, wait: bool = False, break_lock: bool = False, warn=print, name: str | None = None):
+        """name: what messages call OUT (an OUT in a store is locked on this host through a local folder)."""
         self.path = Path(out) / ".igcli" / NAME
+        self.name = name or str(self.path.parent.parent)
         self.wait, self.break_lock, self.warn = wait, break_lock, warn
         self.handle: TextIO | None = None
 
@@ -96,8 +98,8 @@ class OutLock:
         except OSError:
             holder = _read(handle)
         if not self.wait:
-            raise OutLocked(f"{self.path.parent.parent}: another igcli run is writing it ({describe(holder)}); wait for it to end, or pass --wait to queue")
-        self.warn(f"igcli: waiting for the run that writes {self.path.parent.parent} ({describe(holder)})")
+            raise OutLocked(f"{self.name}: another igcli run is writing it ({describe(holder)}); wait for it to end, or pass --wait to queue")
+        self.warn(f"igcli: waiting for the run that writes {self.name} ({describe(holder)})")
         fcntl.lockf(handle, fcntl.LOCK_EX)
 
     def _check_recorded(self, handle) -> None:
@@ -108,14 +110,14 @@ class OutLock:
         here = socket.gethostname()
         if holder.get("host") != here and not self.break_lock:
             raise OutLocked(
-                f"{self.path.parent.parent}: the run that last wrote it, on another host, did not release it ({describe(holder)}); "
+                f"{self.name}: the run that last wrote it, on another host, did not release it ({describe(holder)}); "
                 "if that run has ended, pass --break-lock"
             )
         if holder.get("host") == here and _alive(holder) and not self.break_lock:
             raise OutLocked(
-                f"{self.path.parent.parent}: igcli run {describe(holder)} still holds it, though its lock is free; pass --break-lock if it does not write here"
+                f"{self.name}: igcli run {describe(holder)} still holds it, though its lock is free; pass --break-lock if it does not write here"
             )
-        self.warn(f"igcli: warning: took over {self.path.parent.parent} from a run that ended without releasing it ({describe(holder)})")
+        self.warn(f"igcli: warning: took over {self.name} from a run that ended without releasing it ({describe(holder)})")
 
     def _record(self, handle) -> None:
         holder = {

@@ -29,6 +29,7 @@ from igcli.data.tables import CsvInputs, TableOptions
 from igcli.errors import UsageProblem
 from igcli.options import NOT_IN_FINGERPRINT, ExplainOptions
 from igcli.smoothing import Smoothing
+from igcli.stores import local_copy
 from igcli.targets import Targets, read_class_names, resolve_targets
 
 
@@ -57,10 +58,12 @@ class RunPlan:
     parameters: dict  # recorded with the results (attributes of attributions.h5, run.json)
     fingerprint: dict  # what a --resume must match
     model_facts: dict  # for run.json
+    work: str | None = None  # where the sinks write when OUT is in an object store (its local working copy)
 
     @property
     def out(self) -> Path:
-        return Path(self.options.out)
+        """Where the run's files are written: OUT, or the working copy of an OUT in a store."""
+        return Path(self.work or self.options.out)
 
     @property
     def metric_passes(self) -> int:
@@ -97,8 +100,9 @@ class Workbench:
     load_seconds: float
 
 
-def make_plan(options: ExplainOptions, warn=print, combination: tuple[str, int | None] | None = None) -> tuple[RunPlan, Workbench]:
-    """combination: check_combinations(options), when the caller made it already."""
+def make_plan(options: ExplainOptions, warn=print, combination: tuple[str, int | None] | None = None, progress=None) -> tuple[RunPlan, Workbench]:
+    """combination: check_combinations(options), when the caller made it already. progress: a bar for
+    listing INPUTS in an object store."""
     started = time.perf_counter()
     rule, steps = combination or check_combinations(options)
     class_names = _class_names(options)
@@ -113,7 +117,7 @@ def make_plan(options: ExplainOptions, warn=print, combination: tuple[str, int |
     if options.unsafe:
         warn(f"warning: --unsafe: {options.model} may run code stored in the file")
     loaded = time.perf_counter()
-    inputs = open_inputs(options.inputs, model_shape=model.input_shape, key=options.key, images=images, table=table, layout=model.input_layout)
+    inputs = open_inputs(options.inputs, model_shape=model.input_shape, key=options.key, images=images, table=table, layout=model.input_layout, progress=progress)
     _check_shape(inputs, model)
     space = attribution_space(options, model, inputs.instance_shape)
     _check_vocab(options, space)
@@ -125,7 +129,7 @@ def make_plan(options: ExplainOptions, warn=print, combination: tuple[str, int |
     kind = "images" if isinstance(inputs, ImageInputs) else "table" if isinstance(inputs, CsvInputs) else "arrays"
     if options.xrai and (kind != "images" or options.layer):
         raise UsageProblem("--xrai draws regions of images: it needs image inputs, attributed at the model input (no --layer)")
-    sha256 = file_sha256(Path(options.model))
+    sha256 = file_sha256(local_copy(options.model, "model"))
     plan = RunPlan(
         options=options,
         rule=rule,

@@ -10,12 +10,13 @@ import numpy as np
 
 from igcli.errors import UsageProblem
 from igcli.optiontype import Given, ParsedOption
+from igcli.stores import local_copy
 
 HELP = "predicted|INT|I,J,...|NAME|labels:PATH|label|top:K|all|LIST"
 
 
 def read_class_names(path: str | Path) -> list[str]:
-    path = Path(path)
+    path = local_copy(path, "class names")
     try:
         names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
     except (OSError, UnicodeDecodeError) as error:
@@ -94,7 +95,7 @@ def parse_target(given: str) -> TargetSpec:
     if match:
         return TargetSpec("top", top=int(match.group(1)), text=given)
     if text.startswith("labels:"):
-        return TargetSpec("labels", path=Path(text[len("labels:") :]), text=given)
+        return TargetSpec("labels", path=local_copy(text[len("labels:") :], "labels"), text=given)
     return TargetSpec("values", text=given)
 
 

@@ -48,8 +48,9 @@ def up_to_date(options, started: float) -> Tally | None:
         return None
     from igcli.models.adapter import file_sha256
     from igcli.plan import fingerprint
+    from igcli.stores import local_copy
 
-    if json.loads(json.dumps(fingerprint(options, file_sha256(Path(options.model))), default=str)) != finished.get("fingerprint"):
+    if json.loads(json.dumps(fingerprint(options, file_sha256(local_copy(options.model, "model"))), default=str)) != finished.get("fingerprint"):
         return None
     listed = input_listing(options)
     if listed is None:

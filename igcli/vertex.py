@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from igcli.errors import UsageProblem
+from igcli.stores import local_copy
 
 # Vertex's visualization colour maps, as the nearest matplotlib colormaps
 COLOR_MAPS = {"pink_green": "PiYG", "pink_white_green": "PiYG", "red_green": "RdYlGn", "viridis": "viridis"}
@@ -22,7 +23,7 @@ VERTEX_SMOOTH_SAMPLES = 3  # noisySampleCount when a smoothGradConfig leaves it 
 def read(path: str | Path) -> dict:
     """A Vertex JSON file, its keys in camelCase."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(local_copy(path, "metadata").read_text(encoding="utf-8"))
     except OSError as error:
         raise UsageProblem(f"{path}: cannot read ({error.strerror or error})") from None
     except ValueError as error:

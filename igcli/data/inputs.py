@@ -20,7 +20,20 @@ def open_inputs(
     images: ImageOptions | None = None,
     table: TableOptions | None = None,
     layout: list | None = None,
+    progress=None,
 ) -> InputSource:
+    from igcli.stores import is_remote, local_copy
+
+    text = str(path)
+    if is_remote(text):
+        if text.lower().endswith((".npy", ".npz", ".csv")):  # read whole: copied once
+            path = local_copy(text, "input file")
+        else:
+            from igcli.data.store_images import StoreImageInputs
+
+            if layout:
+                raise UsageProblem(f"{text}: a model with several inputs ({', '.join(n for n, _ in layout)}) reads an .npz with one array per input")
+            return StoreImageInputs(text, model_shape, images or ImageOptions(), progress)
     text = str(path)
     path = Path(path)
     suffix = path.suffix.lower()

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from igcli.errors import UsageProblem
+from igcli.stores import local_copy
 
 
 def read_vocab(path: str | Path) -> list[str]:
     """One token per line; the line number (from 0) is the token id."""
-    path = Path(path)
+    path = local_copy(path, "vocabulary")
     try:
         tokens = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as error:

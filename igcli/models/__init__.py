@@ -36,7 +36,9 @@ def load_model(
     output: str | None = None,
     precision: str = "float32",
 ) -> LoadedModel:
-    path = Path(path)
+    from igcli.stores import local_copy
+
+    path = local_copy(path, "model")  # a model in an object store: copied once per process
     if model_kind(path) == "savedmodel":
         if output == "logits":
             raise UsageProblem(f"{path}: --output logits needs a Keras model (.keras/.h5): a SavedModel has no layers to take the softmax off")

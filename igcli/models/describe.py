@@ -14,7 +14,9 @@ from igcli.tfimport import tensorflow as _tensorflow
 
 def describe_model(path: str | Path, *, unsafe: bool = False, custom_objects_file: str | None = None) -> dict:
     """Inputs, outputs, layers (Keras) or signatures (SavedModel), as plain data."""
-    path = Path(path)
+    from igcli.stores import local_copy
+
+    path = local_copy(path, "model")
     if model_kind(path) == "savedmodel":
         tf = _tensorflow()
         try:

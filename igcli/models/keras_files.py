@@ -66,7 +66,9 @@ def _unknown_classes(config: dict, custom_objects: dict) -> list[str]:
 
 def import_custom_objects(file: str) -> dict:
     """Run the user's FILE.py (it may register layers) and return what it offers by name."""
-    path = Path(file)
+    from igcli.stores import local_copy
+
+    path = local_copy(file, "custom objects")
     if not path.is_file():
         raise UsageProblem(f"{path}: --custom-objects file not found")
     spec = importlib.util.spec_from_file_location(f"igcli_custom_{path.stem}", path)

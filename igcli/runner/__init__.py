@@ -4,6 +4,7 @@ cluster/ on a Ray cluster (--ray); group.py is the per-group step both share."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 
@@ -22,6 +23,12 @@ def run_explain(options, progress=None, warn=print):
 
         cluster = ClusterRun(options)  # its options checked in milliseconds, before the plan
     combination = check_combinations(options)
+    from igcli.stores import is_remote
+
+    if is_remote(options.out):
+        from igcli.runner.in_store import run_in_store
+
+        return run_in_store(options, lambda store: _run(options, combination, cluster, progress, warn, started, store), progress, warn)
     out = Path(options.out)
     check_out_dir(out, options.overwrite, options.resume)
     with OutLock(out, wait=options.wait, break_lock=options.break_lock, warn=warn):
@@ -35,17 +42,22 @@ def run_explain(options, progress=None, warn=print):
         return _run(options, combination, cluster, progress, warn, started)
 
 
-def _run(options, combination, cluster, progress, warn, started: float):
+def _run(options, combination, cluster, progress, warn, started: float, store=None):
+    """store: OUT in an object store (stores/out.py): the sinks write its working copy."""
     from igcli.plan import make_plan
     from igcli.runner.frame import RunFrame
     from igcli.stopping import Stopped, output_errno, unwritable
 
     plan = bench = frame = None
     try:
-        plan, bench = make_plan(options, warn, combination)
+        plan, bench = make_plan(options, warn, combination, progress)
+        if store is not None:
+            plan = replace(plan, work=str(store.work))
         if cluster is not None:
             cluster.check(plan, warn)
         frame = RunFrame(plan, warn, started)
+        if store is not None:
+            frame.after_write = store.put_new_chunks
         if cluster is not None:
             closing = cluster.run(plan, bench, frame, progress, warn)
         else:

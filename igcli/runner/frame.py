@@ -42,6 +42,8 @@ class RunFrame:
         self.dir = where_to_write(plan.out, options.overwrite, owned_names())  # where the sinks write
         self.staged = self.dir != plan.out
         continuing = options.resume
+        if plan.work and options.overwrite:  # OUT in a store: an --overwrite stopped before left its groups in its journal
+            continuing = _same_run(self.dir, plan.fingerprint)
         if self.staged:  # an --overwrite stopped before, with the same options, left groups to continue from
             continuing = _same_run(self.dir, plan.fingerprint)
             if not continuing:
@@ -49,7 +51,7 @@ class RunFrame:
                 self.dir.mkdir(parents=True)
         self.journal = Journal(self.dir, plan.fingerprint, continuing)
         self.tally = Tally(
-            out=str(plan.out),
+            out=str(options.out),
             skipped=list(plan.skipped),
             max_delta=options.max_delta,
             max_error=options.max_error,
@@ -62,6 +64,7 @@ class RunFrame:
         self.write_seconds = 0.0
         self.listing = hashlib.sha256()  # every instance's id and content hash, in input order
         self.saved_elsewhere: int | None = None  # instances an executor saved outside the journal (a cluster's shards)
+        self.after_write = None  # called after each group is written (an OUT in a store puts its journal chunk)
 
     @property
     def saved(self) -> int:
@@ -82,6 +85,8 @@ class RunFrame:
         tick = time.perf_counter()
         for sink in self.sinks:
             sink.append(results)
+        if self.after_write is not None:
+            self.after_write()
         self.write_seconds += time.perf_counter() - tick
 
     def close_sinks(self, completed: bool) -> None:
