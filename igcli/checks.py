@@ -3,6 +3,7 @@ before TensorFlow is imported. Every value here is already parsed (igcli/options
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 from igcli.errors import UsageProblem
@@ -36,13 +37,15 @@ def check_combinations(options: ExplainOptions) -> tuple[str, int | None]:
     if options.max_error is not None and (reason := estimate_reason(options, rule, steps)):
         raise UsageProblem(f"--max-error {options.max_error:g}: this run has no error estimate ({reason})")
     if options.xrai:
-        import importlib.util
-
         if options.layer or Path(options.inputs).suffix.lower() in (".csv", ".npy", ".npz"):
             raise UsageProblem("--xrai draws regions of images: it needs image inputs, attributed at the model input (no --layer)")
         if importlib.util.find_spec("skimage") is None:
             raise UsageProblem("--xrai segments images with scikit-image: pip install 'igcli[xrai]'")
-    if not Path(options.model).exists():  # before the seconds of importing TensorFlow
+    if options.format == "zarr" and importlib.util.find_spec("zarr") is None:
+        raise UsageProblem("--format zarr needs the zarr package: pip install 'igcli[zarr]'")
+    from igcli import stores
+
+    if not stores.exists(options.model):  # before the seconds of importing TensorFlow
         raise UsageProblem(f"{options.model}: no such model file or directory")
     return rule, steps
 

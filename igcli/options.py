@@ -81,7 +81,7 @@ class ExplainOptions:
     input_key: str | None = option(None, "SavedModel signature input to attribute to (a signature with one input).")
     output_key: str | None = option(None, "Model output to explain (SavedModel key or Keras output name).")
     key: str | None = option(None, "Array in an .npz input [the only one, else x].")
-    format: str = option("h5", "Attribution array format.", type=FORMATS)
+    format: str = option("h5", "Attribution array format (zarr: a Zarr v3 store chunked by instance, needs igcli[zarr]).", type=FORMATS)
     color: str = option("auto", "Images: convert to the model's channels, or force rgb/grayscale.", type=COLORS)
     resize: Resize | None = option(None, "Images: resize to HxW [the model's input size].", type=RESIZE)
     fit: str = option("stretch", "Images of other proportions than the model's input: stretch, crop (centre) or pad (black borders).", type=FITS)

@@ -1,6 +1,6 @@
 """One igcli output directory, read for `igcli compare`: its run.json, its predictions
-(summary.csv) and its arrays (attributions.h5, attributions.npz or arrays/*.npy), read a few rows
-at a time, so that memory does not grow with the run."""
+(summary.csv) and its arrays (attributions.h5, attributions.npz, arrays/*.npy or attributions.zarr),
+read a few rows at a time, so that memory does not grow with the run."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ class RunArrays:
     """Row access to one run's arrays, whichever format it wrote."""
 
     path: Path
-    kind: str  # h5, npz or npy
+    kind: str  # h5, npz, npy or zarr
     handle: object = None
     names: list[str] = field(default_factory=list)
 
@@ -37,6 +37,9 @@ class RunArrays:
             out = np.empty_like(picked)
             out[order] = picked
             return out
+        if self.kind == "zarr":  # a chunk per instance: only these rows' chunks are read
+            array = self.handle[name]  # type: ignore[index]
+            return np.asarray(array[()] if rows is None else array.oindex[np.asarray(rows, dtype=np.int64)])
         array = self.handle[name]  # type: ignore[index]  # npz: loaded on use; npy: memory-mapped
         return np.asarray(array if rows is None else array[rows])
 
@@ -71,6 +74,8 @@ def open_arrays(folder: Path) -> RunArrays:
         names: list[str] = []
         handle.visit(lambda name: names.append(name) if isinstance(handle[name], h5py.Dataset) else None)
         return RunArrays(folder / "attributions.h5", "h5", handle, names)
+    if (folder / "attributions.zarr").is_dir():
+        return _open_zarr(folder / "attributions.zarr")
     if (folder / "attributions.npz").is_file():
         try:
             archive = np.load(folder / "attributions.npz", allow_pickle=False)
@@ -81,7 +86,20 @@ def open_arrays(folder: Path) -> RunArrays:
     if (folder / "arrays").is_dir():
         files = {p.stem.replace(".", "/", 1) if p.stem.startswith("attributions.") else p.stem: p for p in (folder / "arrays").glob("*.npy")}
         return RunArrays(folder / "arrays", "npy", {name: np.load(p, mmap_mode="r", allow_pickle=False) for name, p in files.items()}, sorted(files))
-    raise UsageProblem(f"{folder}: not an igcli output directory (no attributions.h5, attributions.npz or arrays/)")
+    raise UsageProblem(f"{folder}: not an igcli output directory (no attributions.h5, attributions.npz, arrays/ or attributions.zarr)")
+
+
+def _open_zarr(path: Path) -> RunArrays:
+    try:
+        import zarr
+    except ImportError:
+        raise UsageProblem(f"{path}: reading a Zarr store needs the zarr package: pip install 'igcli[zarr]'") from None
+    try:
+        group = zarr.open_group(path, mode="r")
+        names = sorted(name for name, node in group.members(max_depth=None) if isinstance(node, zarr.Array))
+    except (OSError, ValueError, KeyError) as error:
+        raise UsageProblem(f"{path}: not a readable Zarr store ({error})") from None
+    return RunArrays(path, "zarr", group, names)
 
 
 class _Lazy(dict):

@@ -8,6 +8,7 @@ The contract every sink keeps:
                that --resume reuses (journal chunks, heatmaps) stay
 
 arrays.py     attributions.h5 / .npz / arrays/*.npy
+zarr_arrays.py  attributions.zarr (--format zarr), and its writing API for processes that share no disk
 tables.py     summary.csv, attributions.csv
 heatmaps.py   heatmaps/<id>.png, overview.png
 tokens.py     tokens.csv, tokens/<id>.html
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from igcli.results import Results
 
-FORMATS = ("h5", "npz", "npy")  # --format of the attribution arrays (arrays.py)
+FORMATS = ("h5", "npz", "npy", "zarr")  # --format of the attribution arrays (arrays.py, zarr_arrays.py)
 
 
 class Sink(Protocol):

@@ -1,4 +1,5 @@
-"""The attribution arrays: attributions.h5 (--format h5), attributions.npz or arrays/*.npy.
+"""The attribution arrays: attributions.h5 (--format h5), attributions.npz, arrays/*.npy or
+attributions.zarr (zarr_arrays.py).
 
 Every array has one row per instance in input order; several model inputs get one attributions
 array each (attributions/<input name>)."""
@@ -176,6 +177,10 @@ class NumpyWriter:
 def open_array_writer(out: Path, fmt: str, layout: ArrayLayout, attributes: dict):
     if fmt == "h5":
         return H5Writer(out, layout, attributes)
+    if fmt == "zarr":
+        from igcli.sinks.zarr_arrays import ZarrWriter  # zarr is an extra: imported only for --format zarr
+
+        return ZarrWriter(out, layout, attributes)
     return NumpyWriter(out, layout, fmt)
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from igcli.atomic import PartialFile
 from igcli.results import Results
 
-ARRAY_FILES = {"h5": "attributions.h5", "npz": "attributions.npz", "npy": "arrays/attributions.npy"}
+ARRAY_FILES = {"h5": "attributions.h5", "npz": "attributions.npz", "npy": "arrays/attributions.npy", "zarr": "attributions.zarr"}
 
 
 class RecordsWriter:

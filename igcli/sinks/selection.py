@@ -13,8 +13,9 @@ from igcli.sinks.records import RecordsWriter
 from igcli.sinks.shards import ShardedArrays
 from igcli.sinks.tables import SummaryWriter, TableAttributionsWriter
 from igcli.sinks.tokens import TokenWriter
+from igcli.sinks.zarr_arrays import ZarrWriter
 
-SINK_TYPES = (Journal, H5Writer, NumpyWriter, SummaryWriter, TableAttributionsWriter, HeatmapWriter, TokenWriter, ShardedArrays, RecordsWriter)
+SINK_TYPES = (Journal, H5Writer, NumpyWriter, ZarrWriter, SummaryWriter, TableAttributionsWriter, HeatmapWriter, TokenWriter, ShardedArrays, RecordsWriter)
 
 
 def owned_names() -> tuple[str, ...]:
