@@ -136,7 +136,12 @@ class ExplainOptions:
 
     def __post_init__(self):
         """Options given as text by a program (not through the command line) are parsed as the
-        command line parses them; parsed values pass through."""
+        command line parses them; parsed values pass through. A file:// URI is its local path."""
+        from igcli.stores import plain
+
+        for name in ("model", "inputs", "out", "class_names", "vocab", "custom_objects", "explanation_metadata", "explanation_parameters"):
+            if isinstance(getattr(self, name), str):
+                object.__setattr__(self, name, plain(getattr(self, name)))
         for spec in cli_fields():
             kind, value = spec.metadata["cli"]["type"], getattr(self, spec.name)
             if isinstance(kind, click.ParamType) and value is not None:

@@ -12,6 +12,7 @@ whose finished files are put as whole objects (stores/out.py)."""
 from __future__ import annotations
 
 import atexit
+import posixpath
 import re
 import shutil
 import tempfile
@@ -41,7 +42,11 @@ def plain(text: str) -> str:
 
 
 def join(base: str, *names: str) -> str:
-    return "/".join([base.rstrip("/"), *(name.strip("/") for name in names)])
+    """A key (or URI) and relative names below it; '..' steps up, as in a local path."""
+    match = SCHEME.match(base)
+    scheme = match.group(0) if match else ""
+    joined = "/".join([base[len(scheme) :].rstrip("/"), *(name.strip("/") for name in names)])
+    return scheme + posixpath.normpath(joined)
 
 
 def parent(uri: str) -> str:
@@ -80,7 +85,7 @@ def _said(error: BaseException) -> str:
     return " ".join(str(error).split())[:300] or type(error).__name__
 
 
-_copies: dict[str, Path] = {}
+_copies: dict[tuple[str, str], Path] = {}
 _folder: list[Path] = []
 
 
@@ -99,20 +104,30 @@ def local_copy(text: str | Path, what: str = "file") -> Path:
     if not is_remote(text):
         return Path(plain(str(text)))
     uri = str(text).rstrip("/")
-    if uri in _copies:
-        return _copies[uri]
     fs, path = filesystem(uri)
-    target = _scratch() / str(len(_copies)) / (path.rsplit("/", 1)[-1] or "object")
-    target.parent.mkdir(parents=True)
     try:
-        if fs.isdir(path):
+        folder = fs.isdir(path)
+        key = (uri, _version(fs, path, folder))  # a changed object is copied again
+        if key in _copies:
+            return _copies[key]
+        target = _scratch() / str(len(_copies)) / (path.rsplit("/", 1)[-1] or "object")
+        target.parent.mkdir(parents=True)
+        if folder:
             fs.get(path.rstrip("/") + "/", str(target), recursive=True)
         else:
             fs.get_file(path, str(target))
     except Exception as error:
         raise store_problem(uri, error, f"read the {what}") from None
-    _copies[uri] = target
+    _copies[key] = target
     return target
+
+
+def _version(fs, path: str, folder: bool) -> str:
+    """What tells one version of an object (or of every object under a prefix) from another."""
+    infos = fs.find(path, detail=True) if folder else {path: fs.info(path)}
+    return repr(
+        sorted((name, info.get("ETag") or info.get("etag"), info.get("size"), str(info.get("LastModified", info.get("mtime")))) for name, info in infos.items())
+    )
 
 
 def exists(text: str) -> bool:
@@ -146,8 +161,6 @@ def _s3_pages(fs, path: str, progress) -> list[tuple[str, int]]:
     prefix = key.rstrip("/") + "/" if key else ""
 
     async def collect() -> list[tuple[str, int]]:
-        if not await fs._exists(bucket):
-            raise FileNotFoundError(f"no bucket {bucket}")
         found: list[tuple[str, int]] = []
         async for info in fs._iterdir(bucket, delimiter="", prefix=prefix):
             if info.get("type") == "file":
