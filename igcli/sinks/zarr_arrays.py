@@ -9,11 +9,12 @@ them. The functions below take a location, a folder path or an fsspec URL ("s3:/
 credentials and endpoint from the environment, e.g. AWS_ENDPOINT_URL), or an open zarr group:
 
     create_store(location, count, layout, parameters)   once, by the driver: every array at full length
-    write_rows(location, indices, rows)                 by any process: those instances' chunks
+    write_rows(location, indices, rows)                 by any process: those instances' maps
     finish_store(location, values)                      once, by the driver: the values, then the metadata consolidated
 
-ZarrWriter, the local sink, is built on the same three: it grows the arrays a group at a time
-under .attributions.zarr.partial and renames the folder when the run is complete."""
+ZarrWriter, the local sink, is built on the same three (and grow_store, for a run whose count is
+not known ahead, a table's): the maps written a group at a time, the values at the end, under
+.attributions.zarr.partial, renamed when the run is complete."""
 
 from __future__ import annotations
 
@@ -30,11 +31,12 @@ from igcli.sinks.arrays import PER_INSTANCE, TEXT_ARRAYS, ArrayLayout, numeric_d
 
 VALUE_CHUNK = 4096  # instances per chunk of the per-instance values: one object per 4096 ids, not one per id
 # Blosc is a codec of the Zarr v3 core specification (every reader has it), built into zarr via
-# numcodecs; zstd inside it with byte shuffle packs float32 maps well.
-CODEC = {"cname": "zstd", "clevel": 5, "shuffle": "shuffle"}
+# numcodecs. Attribution maps are noisy float32: zstd at level 1 after byte shuffle saves 7% at
+# about the cost of no codec; level 5 saved 9% and doubled the write time (1,000 maps of 64x64x3).
+CODEC = {"cname": "zstd", "clevel": 1, "shuffle": "shuffle"}
 MAP_DIMENSIONS = {1: ("feature",), 2: ("position", "feature"), 3: ("height", "width", "channel")}
 
-Location = str | os.PathLike | Any  # a folder, an fsspec URL, or an open zarr.Group
+Location = str | os.PathLike | Any  # a folder, an fsspec URL, or an open zarr.Group (zarr is imported only when used)
 
 
 def is_url(location) -> bool:
@@ -58,9 +60,9 @@ def open_store(location: Location, mode: str = "r+"):
 
 
 def dimension_names(name: str, shape: tuple, layout: ArrayLayout) -> tuple[str, ...]:
-    """xarray's dimensions of an array of `shape` per instance: instance, target (with several targets), then the map's axes. Names
-    with one meaning keep one length across the group (height is the image's, with xrai too);
-    several inputs' axes take the input's name, since their sizes differ."""
+    """xarray's dimensions of an array of `shape` per instance: instance, target (with several
+    targets), then the map's axes. A name keeps one length across the group (height is the
+    image's, for xrai too); several inputs' axes take the input's name, since their sizes differ."""
     lead = ("instance",) if name in PER_INSTANCE or layout.targets is None else ("instance", "target")
     rest = len(shape) - (len(lead) - 1)
     if name == "xrai":
@@ -79,7 +81,7 @@ def dimension_names(name: str, shape: tuple, layout: ArrayLayout) -> tuple[str, 
 def create_store(location: str | os.PathLike, count: int, layout: ArrayLayout, parameters: dict):
     """A new store at location (whatever was there is replaced) with every array of the layout at
     `count` instances, unwritten (NaN for floats, 0 for integers, "" for text), and the run's
-    parameters as the group's attributes, as attributions.h5 has them. -> the group."""
+    parameters as the group's attributes, as attributions.h5 has them (None as ""). -> the group."""
     from zarr.codecs import BloscCodec
 
     if not is_url(location):
@@ -103,7 +105,7 @@ def create_store(location: str | os.PathLike, count: int, layout: ArrayLayout, p
     return group
 
 
-def write_rows(location: Location, indices, rows: dict) -> None:
+def write_rows(location: Location, indices: np.ndarray | list[int] | range, rows: dict) -> None:
     """Write these instances (positions in the run) of the named arrays: rows[name] holds
     len(indices) of them in the order of indices. A map's chunks are one instance each, so
     processes that write disjoint instances never touch the same object; a value array's chunk
@@ -136,15 +138,19 @@ def finish_store(location: Location, values: dict | None = None) -> None:
         zarr.consolidate_metadata(group.store, path=group.path, zarr_format=3)
 
 
-def grow_store(location: Location, count: int) -> None:
-    """Every array at `count` instances (one process only: it rewrites each array's metadata)."""
+def grow_store(location: Location, count: int, names: list[str] | None = None) -> None:
+    """The named arrays (all by default) at `count` instances. One process only: it rewrites each
+    array's metadata."""
     group = open_store(location)
-    for array in _all_arrays(group):
+    for array in _all_arrays(group) if names is None else [group[name] for name in names]:
         array.resize((count, *array.shape[1:]))
 
 
 class ZarrWriter:
-    """The local sink: OUT/attributions.zarr, grown a group at a time under its temporary name."""
+    """The local sink: OUT/attributions.zarr under its temporary name, written as a cluster's
+    processes would write it. The maps go into the store a group at a time (write_rows); the small
+    per-instance values are kept, as the NumpyWriter keeps text, and written once at the end
+    (finish_store), one chunk of VALUE_CHUNK instances at a time instead of rewritten per group."""
 
     OWNS = ("attributions.zarr",)
 
@@ -152,6 +158,8 @@ class ZarrWriter:
         self.partial = PartialFile(out / "attributions.zarr")
         self.layout = layout
         self.rows = 0
+        self.maps = [name for name in layout.shapes() if is_row_array(name)]
+        self.values: dict[str, list] = {name: [] for name in layout.shapes() if not is_row_array(name)}
         try:
             self.group = create_store(self.partial.temporary, 0, layout, attributes)
         except BaseException:
@@ -160,12 +168,16 @@ class ZarrWriter:
 
     def append(self, results: Results) -> None:
         count = len(results.ids)
-        grow_store(self.group, self.rows + count)
-        write_rows(self.group, np.arange(self.rows, self.rows + count), self.layout.columns(results))
+        columns = self.layout.columns(results)
+        grow_store(self.group, self.rows + count, self.maps)
+        write_rows(self.group, np.arange(self.rows, self.rows + count), {name: columns[name] for name in self.maps})
+        for name, kept in self.values.items():
+            kept.append(_stored(name, columns[name]))
         self.rows += count
 
     def close(self) -> None:
-        finish_store(self.group)
+        grow_store(self.group, self.rows)
+        finish_store(self.group, {name: np.concatenate(kept) for name, kept in self.values.items()} if self.rows else None)
         self.partial.commit()
 
     def abort(self) -> None:
@@ -196,3 +208,33 @@ def _json_value(value):
     if isinstance(value, (tuple, list)):
         return [_json_value(v) for v in value]
     return value if isinstance(value, (str, int, float, bool, dict)) else str(value)
+
+
+class ClusterValues:
+    """A cluster run's attributions.zarr, whose maps the workers wrote (write_rows): the driver
+    adds every instance's values and finishes it. at: the store (a URI, or a local folder under
+    its .partial name, renamed onto OUT/attributions.zarr when the run completed)."""
+
+    OWNS = ("attributions.zarr",)
+
+    def __init__(self, at: str, layout: ArrayLayout, attributes: dict, final: Path | None):
+        self.at, self.layout, self.final = at, layout, final
+        self.attributes = {key: "" if value is None else _json_value(value) for key, value in attributes.items()}
+        self.values: dict[str, list] = {}
+        self.shards = self.removed = 0  # run.json's figures of the shards it replaces
+
+    def append(self, results: Results) -> None:
+        for name, values in self.layout.columns(results).items():
+            if not is_row_array(name):
+                self.values.setdefault(name, []).append(np.asarray(values))
+
+    def close(self) -> None:
+        group = open_store(self.at)
+        group.attrs.update(self.attributes)
+        finish_store(group, {name: np.concatenate(kept) for name, kept in self.values.items()} if self.values else None)
+        if self.final is not None:
+            PartialFile(self.final).commit()
+
+    def abort(self) -> None:
+        if self.final is not None:
+            PartialFile(self.final).discard()
