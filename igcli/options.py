@@ -81,7 +81,9 @@ class ExplainOptions:
     input_key: str | None = option(None, "SavedModel signature input to attribute to (a signature with one input).")
     output_key: str | None = option(None, "Model output to explain (SavedModel key or Keras output name).")
     key: str | None = option(None, "Array in an .npz input [the only one, else x].")
-    format: str = option("h5", "Attribution array format (zarr: a Zarr v3 store chunked by instance, needs igcli[zarr]).", type=FORMATS)
+    format: str = option(
+        None, "Attribution array format [h5; zarr when OUT is in an object store] (zarr: a Zarr v3 store chunked by instance, needs igcli[zarr]).", type=FORMATS
+    )
     color: str = option("auto", "Images: convert to the model's channels, or force rgb/grayscale.", type=COLORS)
     resize: Resize | None = option(None, "Images: resize to HxW [the model's input size].", type=RESIZE)
     fit: str = option("stretch", "Images of other proportions than the model's input: stretch, crop (centre) or pad (black borders).", type=FITS)
@@ -142,6 +144,10 @@ class ExplainOptions:
         for name in ("model", "inputs", "out", "class_names", "vocab", "custom_objects", "explanation_metadata", "explanation_parameters"):
             if isinstance(getattr(self, name), str):
                 object.__setattr__(self, name, plain(getattr(self, name)))
+        if self.format is None:  # a bucket's readers open Zarr lazily, by instance; an .h5 object must be fetched whole
+            from igcli.stores import is_remote
+
+            object.__setattr__(self, "format", "zarr" if is_remote(self.out) else "h5")
         for spec in cli_fields():
             kind, value = spec.metadata["cli"]["type"], getattr(self, spec.name)
             if isinstance(kind, click.ParamType) and value is not None:

@@ -377,3 +377,25 @@ def test_several_targets_and_metrics_on_a_cluster_equal_the_local_run(data, clus
     assert got["summary"][0] == want["summary"][0] and len(got["summary"]) == len(want["summary"])  # a row per (instance, target)
     assert got["heatmaps"] == want["heatmaps"]  # <id>/<target>.png and the panels <id>.png
     assert got["run"]["metrics"]["deletion"] == pytest.approx(want["run"]["metrics"]["deletion"], rel=1e-4)
+
+
+@needs_ray
+def test_a_cluster_run_into_zarr_equals_the_local_run(data, cluster, tmp_path):
+    """--format zarr: the workers write their instances' chunks of OUT/attributions.zarr, the
+    driver every instance's values; no shards, nothing left under a temporary name."""
+    import zarr
+
+    out = tmp_path / "zarr"
+    code, stderr = invoke("explain", data / "model.keras", data / "images", "-o", out, *OPTIONS, "--ray", cluster, *CLUSTER, "--format", "zarr")
+    assert code == 1, stderr  # the broken image failed, alone
+    group = zarr.open_group(out / "attributions.zarr", mode="r")
+    want = read(data / "local")
+    assert group["attributions"].chunks[0] == 1 and group["attributions"].shape == want["attributions"].shape
+    for name in ("ids", "sources", "status"):
+        assert [str(v) for v in group[name][:]] == [v.decode() for v in want[name]], name
+    ok = np.array([s == b"ok" for s in want["status"]])
+    largest = np.abs(want["attributions"][ok]).max()
+    assert np.abs(group["attributions"][:][ok] - want["attributions"][ok]).max() <= TOLERANCE * largest
+    np.testing.assert_allclose(group["scores"][:][ok], want["scores"][ok], rtol=1e-4)
+    assert not (out / "shards").exists() and not list(out.glob(".*.partial"))
+    assert json.loads((out / "run.json").read_text())["counts"]["failed"] == 1

@@ -52,13 +52,13 @@ def rows(summary: Path) -> list[list[str]]:
 
 
 def test_a_run_from_bucket_to_bucket_equals_the_local_run(igcli, s3, tmp_path):
-    common = ["--steps", "8", "--class-names"]
+    common = ["--steps", "8", "--format", "h5", "--class-names"]  # h5: the arrays compared as the local run writes them
     local = igcli("explain", SAMPLE / "model.keras", SAMPLE / "images", *common, SAMPLE / "class_names.txt", "-o", tmp_path / "local")
     remote = igcli("explain", "s3://data/model.keras", "s3://data/images", *common, "s3://data/class_names.txt", "-o", "s3://data/out")
     assert local.exit_code == remote.exit_code == 0, remote.stderr
     assert "into s3://data/out (0 reused, 24 computed, 0 failed)" in remote.stderr
     keys = {key.removeprefix("data/out/") for key in s3.find("data/out")}
-    assert {"attributions.h5", "summary.csv", "run.json", "report.html", "overview.png", "heatmaps/circle_00.png"} <= keys
+    assert {"attributions.h5", "summary.csv", "run.json", "report.html", "overview.png", "heatmaps/circle_00.png"} <= keys  # --format h5 given
     assert not [key for key in keys if key.endswith(".partial") or key == ".igcli/lock.json"]
     s3.get("data/out/", str(tmp_path / "copy") + "/", recursive=True)
     mine, theirs = read_arrays(tmp_path / "local" / "attributions.h5"), read_arrays(tmp_path / "copy" / "attributions.h5")
@@ -81,7 +81,7 @@ def test_a_run_from_bucket_to_bucket_equals_the_local_run(igcli, s3, tmp_path):
 
 def test_overwrite_on_a_prefix_replaces_igcli_objects_and_keeps_the_users(igcli, s3, tmp_path):
     s3.pipe_file("data/mixed/notes.txt", b"mine")
-    args = ["explain", "s3://data/model.keras", "s3://data/images/circle_0[0-3].png", "--steps", "4", "--no-report", "-o", "s3://data/mixed"]
+    args = ["explain", "s3://data/model.keras", "s3://data/images/circle_0[0-3].png", "--steps", "4", "--no-report", "--format", "h5", "-o", "s3://data/mixed"]
     assert_one_line_error(igcli(*args), 2, "s3://data/mixed: output directory is not empty")
     first = igcli(*args, "--overwrite")
     assert first.exit_code == 0, first.stderr
@@ -187,7 +187,7 @@ def test_a_killed_run_resumes_on_the_bucket_and_recomputes_nothing_that_finished
     s3.invalidate_cache()
     saved = sum(len(np.load(s3.open(chunk))["ids"]) for chunk in s3.glob("data/long/out/.igcli/chunks/*.npz"))
     assert 0 < saved < 1200
-    assert not s3.exists("data/long/out/attributions.h5")  # nothing but whole groups was put
+    assert not s3.exists("data/long/out/attributions.zarr")  # nothing but whole groups was put
     resumed = subprocess.run([*args, "--resume"], capture_output=True, text=True, env=env, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     assert f"({saved} reused, {1200 - saved} computed, 0 failed)" in resumed.stderr
@@ -199,5 +199,39 @@ def test_a_killed_run_resumes_on_the_bucket_and_recomputes_nothing_that_finished
         timeout=600,
     )
     assert whole.returncode == 0, whole.stderr
-    s3.get_file("data/long/out/attributions.h5", str(tmp_path / "resumed.h5"))
-    np.testing.assert_array_equal(read_arrays(tmp_path / "resumed.h5")["attributions"], read_arrays(tmp_path / "whole" / "attributions.h5")["attributions"])
+    import zarr
+
+    resumed_arrays = zarr.open_group("s3://data/long/out/attributions.zarr", mode="r")  # the default format for an OUT in a store
+    np.testing.assert_array_equal(resumed_arrays["attributions"][:], read_arrays(tmp_path / "whole" / "attributions.h5")["attributions"])
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+@pytest.mark.skipif(not _installed("ray"), reason="the ray extra is not installed: pip install 'igcli[ray]'")
+def test_a_cluster_run_from_bucket_to_bucket_writes_zarr_equal_to_the_local_run(s3, tmp_path):
+    """--ray local, every path a URI: the workers read the images and write their chunks of
+    attributions.zarr (the default format for an OUT in a store) and their heatmaps to the bucket."""
+    import zarr
+
+    pattern = "circle_0[0-5].png"
+    local = subprocess.run(
+        [sys.executable, "-m", "igcli", "explain", str(SAMPLE / "model.keras"), str(SAMPLE / "images" / pattern), "-o", str(tmp_path / "local")]
+        + ["--steps", "8", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert local.returncode == 0, local.stderr
+    args = ["explain", "s3://data/model.keras", f"s3://data/images/{pattern}", "-o", "s3://data/ray", "--steps", "8", "--ray", "local"]
+    remote = subprocess.run([sys.executable, "-m", "igcli", *args, "--workers", "2"], capture_output=True, text=True, env={**os.environ, **s3.env}, timeout=900)
+    assert remote.returncode == 0, remote.stderr
+    s3.invalidate_cache()
+    keys = {key.removeprefix("data/ray/") for key in s3.find("data/ray")}
+    assert {"summary.csv", "run.json", "report.html", "overview.png", "heatmaps/circle_05.png", "attributions.zarr/zarr.json"} <= keys
+    assert not [key for key in keys if key.startswith("shards/") or key.endswith(".partial")]
+    group = zarr.open_group("s3://data/ray/attributions.zarr", mode="r")
+    want = read_arrays(tmp_path / "local" / "attributions.h5")
+    assert [str(v) for v in group["ids"][:]] == [v.decode() for v in want["ids"]]
+    np.testing.assert_allclose(group["attributions"][:], want["attributions"], rtol=1e-4, atol=1e-6 * np.abs(want["attributions"]).max())
+    s3.get_file("data/ray/summary.csv", str(tmp_path / "ray.csv"))
+    assert [row[:4] for row in rows(tmp_path / "ray.csv")] == [row[:4] for row in rows(tmp_path / "local" / "summary.csv")]

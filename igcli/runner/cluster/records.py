@@ -5,7 +5,6 @@ its extras, `shard`), except for the first images of the overview sheet, read ba
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 
@@ -13,19 +12,19 @@ from igcli.results import Results
 from igcli.runner.cluster.worker import unpickled_row
 from igcli.runner.group import REUSED
 from igcli.sinks.heatmaps import OVERVIEW_TILES
-from igcli.sinks.shards import read_attributions
 
 GONE = "its earlier result is gone from OUT/shards; run again with --resume"
 
 
-def gathered_results(gathered, plan, inputs, previous, size: int, out: Path) -> Iterator[Results]:
-    """Results of every gathered instance in input order, `size` at a time."""
+def gathered_results(gathered, plan, inputs, previous, size: int, read_tile) -> Iterator[Results]:
+    """Results of every gathered instance in input order, `size` at a time. read_tile(index,
+    shard, row): an instance's stored attributions (from its shard, or attributions.zarr)."""
     order = np.flatnonzero(gathered.got)
     tiles = OVERVIEW_TILES if plan.draws_heatmaps else 0
     for start in range(0, len(order), size):
         results = _group(gathered.columns, order[start : start + size], plan, inputs, previous)
         if tiles:
-            tiles -= _read_tiles(results, plan, inputs, tiles, out)
+            tiles -= _read_tiles(results, plan, inputs, tiles, read_tile)
         yield results
 
 
@@ -52,7 +51,7 @@ def _group(columns: dict, indices: np.ndarray, plan, inputs, previous) -> Result
     return results
 
 
-def _read_tiles(results: Results, plan, inputs, wanted: int, out: Path) -> int:
+def _read_tiles(results: Results, plan, inputs, wanted: int, read_tile) -> int:
     """The model inputs and attributions of the group's first `wanted` explained images, for the
     overview sheet (decoded again here, read back from their shards); -> how many were read."""
     rows = [row for row, error in enumerate(results.errors) if error is None][:wanted]
@@ -65,7 +64,7 @@ def _read_tiles(results: Results, plan, inputs, wanted: int, out: Path) -> int:
         if error is not None:
             continue  # changed since the worker read it: no tile
         shard, shard_row, _ = results.extras[row]["shard"]
-        stored = read_attributions(out, shard, shard_row)
+        stored = read_tile(int(results.indices[row]), shard, shard_row)
         results.attributions[row] = stored if plan.targets.several else stored[None]
         results.inputs[row] = plan.preprocess.apply(pixels[None])[0]
     return len(rows)

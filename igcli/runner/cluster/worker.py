@@ -63,18 +63,19 @@ class ExplainWorker:
     engine. listing: a pyarrow table sorted by path (path, index, id, known: the content hashes an
     earlier attempt finished, shard and row of each)."""
 
-    def __init__(self, plan, listing, cwd: str, version: str):
+    def __init__(self, plan, listing, cwd: str | None, version: str):
         from igcli import __version__
 
         self.started = time.time()  # wall clock: the driver compares it with its own (same machine, or synchronised clocks)
         if version != __version__:
             raise RuntimeError(f"this worker has igcli {__version__}, the driver {version}: install the same igcli on every node")
-        if not Path(cwd).is_dir():
+        if cwd is not None and not Path(cwd).is_dir():
             raise RuntimeError(
                 f"{cwd} (the driver's working directory) does not exist on {socket.gethostname()}: "
                 "--ray needs MODEL, INPUTS and OUT on a file system every node shares"
             )
-        os.chdir(cwd)  # relative paths in the plan mean what they meant on the driver
+        if cwd is not None:  # None: every path of the plan is a URI, no disk is shared
+            os.chdir(cwd)  # relative paths in the plan mean what they meant on the driver
         self.plan = plan
         self.images = plan.image_options
         self.shape = tuple(plan.instance_shape)

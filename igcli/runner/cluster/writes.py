@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 import uuid
 from dataclasses import replace
@@ -13,15 +15,18 @@ from igcli.runner.cluster.worker import SMALL, unpickled_rows
 from igcli.runner.group import REUSED
 
 
-def write_outputs(batch: dict, plan, out: str, run: str) -> dict:
-    """This group's shard and heatmaps into OUT; the small
+def write_outputs(batch: dict, plan, out: str, run: str, arrays_at: str | None = None) -> dict:
+    """This group's shard (or its rows of attributions.zarr at arrays_at) and heatmaps into OUT
+    (a folder every node mounts, or a URI: the heatmaps drawn here, then put whole); the small
     per-instance values go on to the driver. A retried task writes a new shard (never over one
-    the driver may already point at) and rewrites the same heatmaps."""
+    the driver may already point at), the same rows of the Zarr store and the same heatmaps."""
     from igcli.results import Results
     from igcli.sinks.shards import read_attributions, write_shard
+    from igcli.stores import is_remote
 
     started = time.perf_counter()
-    folder = Path(out)
+    remote = is_remote(out)
+    folder = Path(tempfile.mkdtemp(prefix="igcli-heatmaps-")) if remote and plan.draws_heatmaps else Path(out)
     size = len(batch["index"])
     reused = batch["status"] == REUSED
     computed = np.flatnonzero(~reused)
@@ -40,7 +45,11 @@ def write_outputs(batch: dict, plan, out: str, run: str) -> dict:
             results.attributions[row] = stored if several else stored[None]
         errors = [None if r else e for r, e in zip(reused, results.errors)]  # reused: drawn when missing
         heatmaps.append(replace(results, errors=errors))
-    if computed.size:  # then the shard, written once under a name of its own: the group's commit
+        if remote:
+            _put_folder(folder, out)
+    if computed.size and arrays_at is not None:
+        _write_zarr_rows(plan, results, batch["index"][computed], computed, arrays_at)
+    elif computed.size:  # then the shard, written once under a name of its own: the group's commit
         name = f"{int(batch['index'][computed].min()):09d}-{run}-{uuid.uuid4().hex[:8]}.h5"
         rows = {key: values[computed] for key, values in results.to_arrays().items()}
         if not several:  # attributions.h5's layout: without the target axis for one target
@@ -54,3 +63,28 @@ def write_outputs(batch: dict, plan, out: str, run: str) -> dict:
         shard=shard.astype(str), shard_row=shard_row, shard_size=shard_size, write_seconds=np.full(size, (time.perf_counter() - started) / max(size, 1))
     )
     return small
+
+
+def _write_zarr_rows(plan, results, indices, computed, arrays_at: str) -> None:
+    """The computed instances' maps into their own chunks of attributions.zarr (one instance a
+    chunk: writers never share one); the per-instance values are the driver's (ClusterZarr)."""
+    from igcli.sinks.arrays import array_layout
+    from igcli.sinks.zarr_arrays import is_row_array, write_rows
+
+    columns = array_layout(plan).columns(results)
+    write_rows(arrays_at, indices, {name: np.asarray(values)[computed] for name, values in columns.items() if is_row_array(name)})
+
+
+def _put_folder(folder: Path, out: str) -> None:
+    """Heatmaps drawn here into OUT in a store, each a whole object; the local copies removed."""
+    from igcli.stores import filesystem, join, store_problem
+
+    files = [path for path in sorted(folder.rglob("*")) if path.is_file() and not path.name.endswith(".partial")]
+    try:
+        if files:
+            fs, root = filesystem(out)
+            fs.put([str(path) for path in files], [join(root, path.relative_to(folder).as_posix()) for path in files])
+    except Exception as error:
+        raise store_problem(out, error, "write the heatmaps") from None
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
