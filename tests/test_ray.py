@@ -239,11 +239,35 @@ def test_every_other_option_is_checked_before_the_cluster_is_touched(tmp_path):
     assert_one_line_error(run, 2, "--steps 0")
 
 
-def test_array_and_table_inputs_are_refused_on_a_cluster(tmp_path):
-    (tmp_path / "m.keras").write_bytes(b"not read")
-    np.save(tmp_path / "x.npy", np.zeros((2, 4), np.float32))
-    run = CliRunner().invoke(cli, ["explain", str(tmp_path / "m.keras"), str(tmp_path / "x.npy"), "-o", str(tmp_path / "out"), "--ray", "local"])
-    assert_one_line_error(run, 2, "--ray explains images", "without --ray")
+@needs_ray
+def test_array_and_table_inputs_run_on_a_cluster_split_by_rows(cluster, tmp_path):
+    """.npy and .csv inputs: the driver reads the rows and hands them out by groups; every
+    array and summary row equals the local run's (a CSV with ids and labels, --target label)."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(3)]).save(tmp_path / "m.keras")
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(70, 6)).astype(np.float32)
+    np.save(tmp_path / "x.npy", features)
+    with open(tmp_path / "t.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["name", *(f"f{i}" for i in range(6)), "label"])
+        writer.writerows([f"row{n}", *(f"{v:.6f}" for v in row), n % 3] for n, row in enumerate(features))
+    table = ("--id-column", "name", "--label-column", "label", "--target", "label")
+    for inputs, more in ((tmp_path / "x.npy", ()), (tmp_path / "t.csv", table)):
+        local, remote = tmp_path / f"local-{inputs.suffix[1:]}", tmp_path / f"ray-{inputs.suffix[1:]}"
+        code, stderr = invoke("explain", tmp_path / "m.keras", inputs, "-o", local, *OPTIONS, *more)
+        assert code == 0, stderr
+        code, stderr = invoke("explain", tmp_path / "m.keras", inputs, "-o", remote, *OPTIONS, *more, "--ray", cluster, *CLUSTER)
+        assert code == 0, stderr
+        with h5py.File(local / "attributions.h5") as want, h5py.File(remote / "attributions.h5") as got:
+            for name in ("ids", "sources", "targets", "status"):
+                assert list(got[name][()]) == list(want[name][()]), name
+            largest = np.abs(want["attributions"][()]).max()
+            assert np.abs(got["attributions"][()] - want["attributions"][()]).max() <= TOLERANCE * largest
+        summary = [row[:7] for row in csv.reader(open(remote / "summary.csv"))]
+        assert summary == [row[:7] for row in csv.reader(open(local / "summary.csv"))]
 
 
 @needs_ray

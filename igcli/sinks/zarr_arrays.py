@@ -221,9 +221,11 @@ class ClusterValues:
         self.at, self.layout, self.final = at, layout, final
         self.attributes = {key: "" if value is None else _json_value(value) for key, value in attributes.items()}
         self.values: dict[str, list] = {}
+        self.indices: list[np.ndarray] = []  # where each group's instances sit (a --fail-fast run gathers some only)
         self.shards = self.removed = 0  # run.json's figures of the shards it replaces
 
     def append(self, results: Results) -> None:
+        self.indices.append(np.asarray(results.indices, np.int64))
         for name, values in self.layout.columns(results).items():
             if not is_row_array(name):
                 self.values.setdefault(name, []).append(np.asarray(values))
@@ -231,7 +233,9 @@ class ClusterValues:
     def close(self) -> None:
         group = open_store(self.at)
         group.attrs.update(self.attributes)
-        finish_store(group, {name: np.concatenate(kept) for name, kept in self.values.items()} if self.values else None)
+        if self.values:
+            write_rows(group, np.concatenate(self.indices), {name: np.concatenate(kept) for name, kept in self.values.items()})
+        finish_store(group)
         if self.final is not None:
             PartialFile(self.final).commit()
 

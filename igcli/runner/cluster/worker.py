@@ -145,8 +145,13 @@ class ExplainWorker:
         ids = [self.listing.column("id")[row].as_py() for _, row, _ in rows]
         known = [self.listing.column("known")[row].as_py() for _, row, _ in rows]
         positions = [position for _, _, position in rows]
-        decoded = list(self.decoder.map(lambda p: decode_image(bytes(batch["bytes"][p]), self.shape[-1], self.shape[:2], self.images), positions))
-        group = image_batch(indices, ids, [str(batch["path"][p]) for p in positions], decoded, self.shape, self.plan.preprocess)
+        if self.plan.input_kind == "images":
+            decoded = list(self.decoder.map(lambda p: decode_image(bytes(batch["bytes"][p]), self.shape[-1], self.shape[:2], self.images), positions))
+            group = image_batch(indices, ids, [str(batch["path"][p]) for p in positions], decoded, self.shape, self.plan.preprocess)
+        else:  # rows of an array or a table, as the driver's reader made them
+            from igcli.runner.cluster.rows import row_batch
+
+            group = row_batch(batch, positions, indices, ids, self.shape)
         found = {ident: _previous(earlier, extra["hash"]) for ident, earlier, extra in zip(ids, known, group.extras)}
         reused = set(mark_reusable(group, lambda ident, _: found[ident] is not None))
         for row in reused:
