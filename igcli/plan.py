@@ -117,7 +117,9 @@ def make_plan(options: ExplainOptions, warn=print, combination: tuple[str, int |
     if options.unsafe:
         warn(f"warning: --unsafe: {options.model} may run code stored in the file")
     loaded = time.perf_counter()
-    inputs = open_inputs(options.inputs, model_shape=model.input_shape, key=options.key, images=images, table=table, layout=model.input_layout, progress=progress)
+    inputs = open_inputs(
+        options.inputs, model_shape=model.input_shape, key=options.key, images=images, table=table, layout=model.input_layout, progress=progress
+    )
     _check_shape(inputs, model)
     space = attribution_space(options, model, inputs.instance_shape)
     _check_vocab(options, space)

@@ -423,3 +423,38 @@ def test_a_cluster_run_into_zarr_equals_the_local_run(data, cluster, tmp_path):
     np.testing.assert_allclose(group["scores"][:][ok], want["scores"][ok], rtol=1e-4)
     assert not (out / "shards").exists() and not list(out.glob(".*.partial"))
     assert json.loads((out / "run.json").read_text())["counts"]["failed"] == 1
+
+
+@needs_ray
+def test_a_killed_driver_resumes_into_zarr_computing_only_what_is_missing(data, cluster, tmp_path):
+    """--format zarr: the group records say which rows are in the store; a --resume keeps the
+    store and reuses them, and the finished store equals the local run."""
+    import zarr
+
+    out = tmp_path / "cluster"
+    args = ["explain", str(data / "model.keras"), str(data / "images"), "-o", str(out), *OPTIONS, "--ray", cluster, *CLUSTER, "--format", "zarr"]
+    driver = subprocess.Popen([sys.executable, "-m", "igcli", *args], env={**os.environ, "KERAS_BACKEND": "tensorflow"})
+    records = out / ".igcli" / "groups"
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(records.glob("*.npz")) if records.is_dir() else []) < 2:
+        assert driver.poll() is None, "the driver ended before it could be killed"
+        time.sleep(0.05)
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    assert not (out / "attributions.zarr").exists() and (out / ".attributions.zarr.partial").is_dir()
+    deadline = time.time() + 60
+    while worker_processes(cluster, WORKER_TITLE, WRITE_TITLE) and time.time() < deadline:
+        time.sleep(0.1)
+    finished = set()
+    for path in records.glob("*.npz"):
+        with np.load(path) as record:
+            finished |= {str(ident) for ident, status in zip(record["ids"], record["statuses"]) if status == "ok"}
+    assert 2 <= len(finished) < IMAGES
+    code, stderr = invoke(*args, "--resume")
+    assert code == 1, stderr
+    run = json.loads((out / "run.json").read_text())
+    assert run["counts"]["reused"] == len(finished) and run["counts"]["computed"] == IMAGES - len(finished)
+    group, want = zarr.open_group(out / "attributions.zarr", mode="r"), read(data / "local")
+    ok = np.array([s == b"ok" for s in want["status"]])
+    assert [str(v) for v in group["status"][:]] == [v.decode() for v in want["status"]]
+    assert np.abs(group["attributions"][:][ok] - want["attributions"][ok]).max() <= TOLERANCE * np.abs(want["attributions"][ok]).max()

@@ -3,6 +3,9 @@ its journal copied down for --resume, the run made in the working copy, then put
 
 from __future__ import annotations
 
+# What a cluster's workers write straight into OUT (runner/cluster/writes.py): not in the working copy
+CLUSTER_WRITES = ("heatmaps/", "attributions.zarr/", ".igcli/groups/")
+
 
 def run_in_store(options, run, progress, warn):
     """run(store) -> tally: the run itself (runner._run), writing store.work."""
@@ -19,7 +22,7 @@ def run_in_store(options, run, progress, warn):
                 if options.resume or options.overwrite:
                     store.pull_journal()
                 tally = run(store)
-                store.publish(owned_names())
+                store.publish(owned_names(), CLUSTER_WRITES if options.ray is not None else ())
                 return tally
             finally:
                 store.release()

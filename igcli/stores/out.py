@@ -136,9 +136,10 @@ class StoreOut:
         if (self.work / JOURNAL / "state.json").is_file() and ".igcli/state.json" not in self.put:
             self._put_file(self.work / JOURNAL / "state.json", ".igcli/state.json")
 
-    def publish(self, owned: tuple[str, ...]) -> None:
+    def publish(self, owned: tuple[str, ...], in_place: tuple[str, ...] = ()) -> None:
         """The finished run into OUT: every file put whole (the journal's record of the finished
-        run last), then the objects of igcli's names it no longer holds deleted."""
+        run last), then the objects of igcli's names it no longer holds deleted, except under
+        in_place: prefixes the run wrote straight into OUT (a cluster's workers)."""
         files = sorted(p for p in self.work.rglob("*") if p.is_file() and not _temporary(p))
         keys = {path.relative_to(self.work).as_posix(): path for path in files}
         last = [key for key in (".igcli/finished.json",) if key in keys]
@@ -146,7 +147,7 @@ class StoreOut:
         self._put_many(first)
         for key in last:
             self._put_file(keys[key], key)
-        stale = [key for key in self.listed if key not in keys and key != LOCK and _owned(key, owned)]
+        stale = [key for key in self.listed if key not in keys and key != LOCK and _owned(key, owned) and not key.startswith(in_place)]
         if stale:
             try:
                 self.fs.rm([join(self.root, key) for key in stale])

@@ -21,7 +21,7 @@ def write_outputs(batch: dict, plan, out: str, run: str, arrays_at: str | None =
     per-instance values go on to the driver. A retried task writes a new shard (never over one
     the driver may already point at), the same rows of the Zarr store and the same heatmaps."""
     from igcli.results import Results
-    from igcli.sinks.shards import read_attributions, write_shard
+    from igcli.sinks.shards import write_shard
     from igcli.stores import is_remote
 
     started = time.perf_counter()
@@ -40,15 +40,19 @@ def write_outputs(batch: dict, plan, out: str, run: str, arrays_at: str | None =
 
         heatmaps = heatmap_writer(plan, folder, whole_run=False)  # the driver, which sees every instance, draws overview.png
         missing = [row for row in np.flatnonzero(reused) if not heatmaps.drawn(results, int(row))]
-        for row in missing:  # --resume: a heatmap deleted since is drawn again, from the shard that holds the row
-            stored = read_attributions(folder, str(shard[row]), int(shard_row[row]))
+        for row in missing:  # --resume: a heatmap deleted since is drawn again, from the shard (or store) that holds the row
+            stored = _stored_maps(folder, arrays_at, str(shard[row]), int(shard_row[row]))
             results.attributions[row] = stored if several else stored[None]
         errors = [None if r else e for r, e in zip(reused, results.errors)]  # reused: drawn when missing
         heatmaps.append(replace(results, errors=errors))
         if remote:
             _put_folder(folder, out)
-    if computed.size and arrays_at is not None:
+    if computed.size and arrays_at is not None:  # the rows, then the record that says they are there
         _write_zarr_rows(plan, results, batch["index"][computed], computed, arrays_at)
+        from igcli.runner.cluster.zarr_journal import write_group_record
+
+        record = {key: values[computed] for key, values in results.to_arrays().items() if key != "attributions"}
+        write_group_record(out, f"{int(batch['index'][computed].min()):012d}-{run}-{uuid.uuid4().hex[:8]}.npz", record, batch["index"][computed])
     elif computed.size:  # then the shard, written once under a name of its own: the group's commit
         name = f"{int(batch['index'][computed].min()):09d}-{run}-{uuid.uuid4().hex[:8]}.h5"
         rows = {key: values[computed] for key, values in results.to_arrays().items()}
@@ -88,3 +92,15 @@ def _put_folder(folder: Path, out: str) -> None:
         raise store_problem(out, error, "write the heatmaps") from None
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _stored_maps(folder: Path, arrays_at: str | None, shard: str, row: int) -> np.ndarray:
+    """A reused row's attributions, from its shard or from attributions.zarr."""
+    from igcli.sinks.shards import read_attributions
+
+    if arrays_at is None:
+        return read_attributions(folder, shard, row)
+    from igcli.sinks.zarr_arrays import open_store
+
+    group = open_store(arrays_at)
+    return np.asarray(group["attributions" if "attributions" in group else sorted(group.keys())[0]][row])
