@@ -71,6 +71,7 @@ class OutLock:
         self.name = name or str(self.path.parent.parent)
         self.wait, self.break_lock, self.warn = wait, break_lock, warn
         self.handle: TextIO | None = None
+        self.created: list[Path] = []
 
     def __enter__(self) -> OutLock:
         self.acquire()
@@ -80,16 +81,23 @@ class OutLock:
         self.release()
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+", encoding="utf-8")
-        try:
-            self._lock(handle)
-            self._check_recorded(handle)
-            self._record(handle)
-        except BaseException:
-            handle.close()  # closing the file releases the lock
-            raise
-        self.handle = handle
+        out, journal = self.path.parent.parent, self.path.parent
+        self.created = [folder for folder in (out, journal) if not folder.exists()]  # removed again if the run leaves them empty
+        while True:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(self.path, "a+", encoding="utf-8")
+            try:
+                self._lock(handle)
+                if not _same_file(handle, self.path):  # a run that wrote nothing removed the file while this one waited: lock the new one
+                    handle.close()
+                    continue
+                self._check_recorded(handle)
+                self._record(handle)
+            except BaseException:
+                handle.close()  # closing the file releases the lock
+                raise
+            self.handle = handle
+            return
 
     def _lock(self, handle) -> None:
         try:
@@ -110,13 +118,10 @@ class OutLock:
         here = socket.gethostname()
         if holder.get("host") != here and not self.break_lock:
             raise OutLocked(
-                f"{self.name}: the run that last wrote it, on another host, did not release it ({describe(holder)}); "
-                "if that run has ended, pass --break-lock"
+                f"{self.name}: the run that last wrote it, on another host, did not release it ({describe(holder)}); if that run has ended, pass --break-lock"
             )
         if holder.get("host") == here and _alive(holder) and not self.break_lock:
-            raise OutLocked(
-                f"{self.name}: igcli run {describe(holder)} still holds it, though its lock is free; pass --break-lock if it does not write here"
-            )
+            raise OutLocked(f"{self.name}: igcli run {describe(holder)} still holds it, though its lock is free; pass --break-lock if it does not write here")
         self.warn(f"igcli: warning: took over {self.name} from a run that ended without releasing it ({describe(holder)})")
 
     def _record(self, handle) -> None:
@@ -141,11 +146,32 @@ class OutLock:
             self.handle.seek(0)
             self.handle.truncate()
             self.handle.flush()
+            self._remove_created()
         except OSError:  # a full or read-only disk: the name stays, and this host's next run sees the pid is gone
             pass
         finally:
             self.handle.close()
             self.handle = None
+
+    def _remove_created(self) -> None:
+        """A run that wrote nothing (it failed before it began: the cluster could not be reached)
+        leaves OUT as it found it: the lock file, and the folders this lock created, go while
+        the lock is still held."""
+        journal = self.path.parent
+        if journal not in self.created or [entry.name for entry in journal.iterdir()] != [NAME]:
+            return
+        self.path.unlink()
+        journal.rmdir()
+        out = journal.parent
+        if out in self.created and not any(out.iterdir()):
+            out.rmdir()
+
+
+def _same_file(handle, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(handle.fileno()), os.stat(path))
+    except OSError:
+        return False
 
 
 def _read(handle) -> dict:

@@ -55,6 +55,7 @@ def _run(options, combination, cluster, progress, warn, started: float, store=No
             plan = replace(plan, work=str(store.work))
         if cluster is not None:
             cluster.check(plan, warn)
+            cluster.connect(options, warn)  # before the frame writes into OUT
         frame = RunFrame(plan, warn, started)
         if store is not None:
             frame.after_write = store.put_new_chunks
@@ -72,6 +73,9 @@ def _run(options, combination, cluster, progress, warn, started: float, store=No
         if output_errno(error) is None:
             raise
         raise unwritable(options.out, error, _progress(frame, bench, options, "once OUT can be written again, ")) from error
+    finally:
+        if cluster is not None:
+            cluster.close()
 
 
 def _progress(frame, bench, options, when: str = "") -> str:

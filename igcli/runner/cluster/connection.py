@@ -6,11 +6,13 @@ from __future__ import annotations
 import logging
 import os
 import re
-import socket
+import secrets
 import sys
 import time
+from typing import Any
 
 from igcli.errors import IgcliError, UsageProblem
+from igcli.runner.cluster.probe import find_token, probe
 from igcli.runner.cluster.settings import MISSING, ClusterSettings
 
 IO_CPUS = 0.1  # logical CPUs of each read and write task, when the pool leaves room for them
@@ -35,6 +37,9 @@ class Cluster:
         self.timings: dict = {}
         self.facts: dict = {}
         self.levels: dict[str, int] = {}
+        self.environment: dict[str, str | None] = {}  # variables set for a --ray local cluster, and their values before
+        self.watch: Any = None  # watch.Watch while the pipeline runs
+        self.pipeline_started = 0.0
         self.quiet = None if options.debug else QuietRay()
         try:
             self._start()
@@ -62,7 +67,6 @@ class Cluster:
             "ray": settings.address,
             "ray_version": self.ray.__version__,
             "address": self.ray.get_runtime_context().gcs_address,
-            "nodes": sum(1 for node in self.ray.nodes() if node.get("Alive")),
             "cluster_cpus": self.cpus,
             "cluster_gpus": self.gpus,
             "workers": {"min": settings.min_workers, "max": self.max_workers},
@@ -78,15 +82,24 @@ class Cluster:
             if address == "local":
                 from igcli.cpus import usable_cpus
 
+                self._private_token()
                 ray.init(address="local", num_cpus=usable_cpus(), **common)
             else:
-                _answers(address)
+                if address != "auto":
+                    probe(address)  # in seconds and in one line: nothing there, not Ray, a refused token
                 ray.init(address=address, **common)
-        except (ConnectionError, ValueError, RuntimeError) as error:
-            hint = ""
-            if address not in ("local", "auto") and os.environ.get("RAY_AUTH_MODE") is None:
-                hint = "; a cluster with token authentication needs RAY_AUTH_MODE=token here, and its token in ~/.ray/auth_token or RAY_AUTH_TOKEN"
-            raise IgcliError(f"--ray {address}: cannot connect to a Ray cluster ({' '.join(str(error).split())[:300]}{hint})") from None
+        except (ConnectionError, ValueError, RuntimeError, ray.exceptions.RayError) as error:
+            raise IgcliError(f"--ray {address}: cannot connect to the Ray cluster ({_shorter(str(error))}); {_advice(address)}") from None
+
+    def _private_token(self) -> None:
+        """A throwaway cluster with a token of its own, in this process's environment only: else
+        Ray 2.60 writes a new one to ~/.ray/auth_token (readable by all) when none exists."""
+        if os.environ.get("RAY_AUTH_MODE", "").strip().lower() not in ("", "token") or find_token()[0]:
+            return
+        for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN"):
+            self.environment.setdefault(name, os.environ.get(name))
+        os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+        _reload_token()
 
     def _size_pool(self) -> None:
         """The cluster's CPUs and GPUs, the pool's largest size, and the read and write tasks' share."""
@@ -110,12 +123,34 @@ class Cluster:
         spare = self.cpus - self.max_workers * settings.cpus
         self.io_cpus = IO_CPUS if spare >= IO_ROOM else 0.0
 
+    def start_watch(self) -> None:
+        """The head, nodes and workers watched while the pipeline runs (watch.py)."""
+        from igcli.runner.cluster.watch import Watch
+
+        self.pipeline_started = time.time()
+        context = self.ray.get_runtime_context()
+        self.watch = Watch(self.ray, context.gcs_address, context.get_job_id())
+
+    def stop_watch(self) -> None:
+        if self.watch is not None:
+            self.watch.stop()
+
     def close(self) -> None:
         try:
-            if self.owned and self.ray.is_initialized():
+            self.stop_watch()
+            lost = self.watch is not None and self.watch.lost  # nothing to say goodbye to: Ray's shutdown would wait for the head
+            if self.owned and self.ray.is_initialized() and not lost:
                 self.ray.shutdown()
                 self.owned = False
         finally:
+            for name, value in self.environment.items():  # the private token of a --ray local cluster
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+            if self.environment:
+                self.environment = {}
+                _reload_token()
             if self.quiet is not None:
                 self.quiet.restore()
                 self.quiet = None
@@ -155,15 +190,28 @@ class QuietRay:
         sys.stdout, sys.stderr = self.stdout, self.stderr
 
 
-def _answers(address: str, timeout: float = 10.0) -> None:
-    """Fail in seconds when nothing listens at HOST:PORT (Ray itself retries for minutes)."""
-    host, _, port = address.split("://")[-1].rpartition(":")
-    if not host or not port.isdigit():
-        return  # not host:port: Ray says what it makes of it
+def _reload_token() -> None:
+    """Ray's loader caches the token it first read: read it again after a change of the environment."""
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
-    except OSError as error:
-        raise IgcliError(f"--ray {address}: no Ray cluster answers there ({error.strerror or error})") from None
+        from ray import _raylet
+
+        _raylet.AuthenticationTokenLoader.instance().reset_cache()  # type: ignore[attr-defined]
+    except (ImportError, AttributeError):
+        pass
+
+
+def _shorter(text: str, limit: int = 240) -> str:
+    """Ray's message on one line, cut at a word (never mid-URL)."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " ..."
+
+
+def _advice(address: str) -> str:
+    if address == "auto":
+        return "start one on this machine with `ray start --head`, or pass --ray local or the head's HOST:PORT"
+    if address == "local":
+        return "see `ray start --head` for what Ray needs on this machine, or rerun with --debug"
+    return "check that the head and igcli have the same Ray version, or rerun with --debug"
 
 
 def cause(error: BaseException) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from igcli.errors import UsageProblem
 from igcli.runner.cluster.settings import check_cluster_run
 from igcli.runner.frame import Closing, RunFrame
@@ -12,6 +14,7 @@ class ClusterRun:
 
     def __init__(self, options):
         self.settings = check_cluster_run(options)
+        self.cluster: Any = None  # the connection (connection.Cluster), from connect() to close()
 
     def check(self, plan, warn) -> None:
         """What needs the plan: images only, and a note on several GPUs per worker."""
@@ -23,13 +26,24 @@ class ClusterRun:
         if plan.input_kind != "images":
             raise UsageProblem(f"{plan.options.inputs}: --ray explains images; run {plan.input_kind} inputs without --ray")
 
-    def run(self, plan, bench, frame: RunFrame, progress, warn) -> Closing:
+    def connect(self, options, warn) -> None:
+        """Joined (or started) before the frame opens OUT: a cluster that cannot be reached leaves OUT as it was."""
         from igcli.runner.cluster.connection import Cluster, import_ray
+
+        self.cluster = Cluster(import_ray(), self.settings, options, warn)
+
+    def close(self) -> None:
+        if self.cluster is not None:
+            self.cluster.close()
+
+    def run(self, plan, bench, frame: RunFrame, progress, warn) -> Closing:
         from igcli.runner.cluster.pipeline import run_pipeline
         from igcli.sinks.shards import ShardIndex
 
         previous = ShardIndex.load(frame.dir) if plan.options.resume or frame.staged else ShardIndex()
-        cluster = Cluster(import_ray(), self.settings, plan.options, warn)
+        if self.cluster is None:
+            self.connect(plan.options, warn)
+        cluster = self.cluster
         try:
             gathered = run_pipeline(cluster, plan, bench.inputs, previous, progress, frame)
         finally:
@@ -41,7 +55,7 @@ def _write_results(plan, bench, frame: RunFrame, cluster, gathered, previous) ->
     """The gathered rows through the run's sinks, as a local run writes its groups."""
     import time
 
-    from igcli.runner.cluster.figures import cluster_timings, resolved_settings, worker_processes
+    from igcli.runner.cluster.figures import cluster_events, cluster_timings, resolved_settings
     from igcli.runner.cluster.records import gathered_results
     from igcli.runner.local import GROUP_SIZE
     from igcli.sinks.arrays import array_layout
@@ -69,6 +83,6 @@ def _write_results(plan, bench, frame: RunFrame, cluster, gathered, previous) ->
         "shards": arrays.shards,
         "shards_removed": arrays.removed,
         "duplicate_rows_dropped": gathered.duplicates,
-        "worker_processes": worker_processes(gathered, getattr(cluster, "pipeline_started", 0.0)),
+        **cluster_events(cluster, gathered),
     }
     return Closing(parameters, timings, {"cluster": facts})

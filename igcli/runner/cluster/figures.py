@@ -16,9 +16,26 @@ def cluster_timings(cluster, gathered, load_seconds: float) -> dict:
         "load_seconds": round(load_seconds, 3),
         "cluster_start_seconds": round(cluster.timings.get("connect_seconds", 0.0), 3),  # connecting, or starting a local cluster
         "first_result_seconds": round(cluster.timings.get("first_result_seconds", 0.0), 3),  # pipeline start to the first group written
-        "compute_seconds": round(float(np.nansum(columns["seconds"][computed])), 3),  # in the workers, all together
+        # as a local run's: the wall time of the explain phase (the pipeline, first read to last row gathered)
+        "compute_seconds": round(cluster.timings.get("explain_wall_seconds", 0.0), 3),
+        "worker_busy_seconds": round(float(np.nansum(columns["seconds"][computed])), 3),  # decoding and explaining in the workers, all together
         "write_seconds": round(float(np.nansum(columns["write_seconds"][order])), 3),  # in the write tasks, overlapping compute
         "explain_wall_seconds": round(cluster.timings.get("explain_wall_seconds", 0.0), 3),
+    }
+
+
+def cluster_events(cluster, gathered) -> dict:
+    """What happened to the cluster during the run: the alive nodes at the start and at each change
+    (seconds after the pipeline started, node ids that joined and left), worker processes Ray
+    restarted (lost_workers), tasks that ran again (retried_groups: a group's read, explain or
+    write), groups whose rows came back twice (their rows dropped), and per worker process, keyed
+    by node id and pid, what it did."""
+    watch = cluster.watch
+    return {
+        "nodes": watch.nodes if watch is not None else [],
+        "lost_workers": watch.lost_workers if watch is not None else 0,
+        "retried_groups": watch.retried if watch is not None else None,
+        "worker_processes": worker_processes(gathered, cluster.pipeline_started, watch.node_of if watch is not None else None),
     }
 
 
@@ -33,10 +50,18 @@ def resolved_settings(plan, gathered) -> dict:
     }
 
 
-def worker_processes(gathered, pipeline_started: float) -> dict:
+def worker_processes(gathered, pipeline_started: float, node_of=None) -> dict:
+    """Per worker process, keyed `<node id>:<pid>` (two nodes on one host have the same host name),
+    or `<host>:<pid>` where no sample of the cluster saw that process."""
     columns = gathered.columns
     order = np.flatnonzero(gathered.got)
-    return _workers(columns, order[columns["status"][order] != REUSED], pipeline_started)
+    found = _workers(columns, order[columns["status"][order] != REUSED], pipeline_started)
+    keyed = {}
+    for worker, entry in found.items():
+        host, _, pid = worker.rpartition(":")
+        node = node_of(worker) if node_of is not None else ""
+        keyed[f"{node}:{pid}" if node else worker] = {"node_id": node or None, "host": host, "pid": int(pid) if pid.isdigit() else None, **entry}
+    return keyed
 
 
 def _one(values: np.ndarray, default):

@@ -20,6 +20,7 @@ import numpy as np
 from igcli import __version__
 from igcli.errors import IgcliError
 from igcli.runner.cluster.connection import cause
+from igcli.runner.cluster.watch import HeadLost
 from igcli.runner.cluster.worker import SMALL
 
 
@@ -91,7 +92,7 @@ def _gather(cluster, data, plan, count: int, progress, frame) -> Gathered:
     gathered = Gathered(count)
     bar = progress(count, plan.progress_note) if progress else None
     tick = time.perf_counter()
-    cluster.pipeline_started = time.time()
+    cluster.start_watch()
     try:
         for batch in data.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=0):
             if "first_result_seconds" not in cluster.timings:
@@ -103,9 +104,13 @@ def _gather(cluster, data, plan, count: int, progress, frame) -> Gathered:
             if plan.options.fail_fast and gathered.failed:
                 frame.tally.stopped_early = True
                 break
+    except HeadLost as lost:
+        saved = f"{int(gathered.got.sum()):,} of {count:,} instances are saved in OUT/shards"
+        raise IgcliError(f"{lost}; {saved}: once the head runs again, run the same command with --resume") from None
     except Exception as error:
         raise IgcliError(f"the cluster run failed: {cause(error)}") from error
     finally:
+        cluster.stop_watch()  # the rows are in: the head is no longer needed
         if bar is not None:
             bar.close()
     cluster.timings["explain_wall_seconds"] = time.perf_counter() - tick

@@ -63,10 +63,22 @@ GPUS = ParsedOption("N", parse_gpus, float)  # --gpus-per-worker
 def cluster_settings(options) -> ClusterSettings:
     """--ray, with --workers, --gpus-per-worker, --cpus-per-worker (parsed by their types)."""
     address = str(options.ray).strip()
-    if not address:
-        raise UsageProblem("--ray: expected local, auto or the cluster's ADDRESS (host:port or ray://host:port)")
+    if address.lower().startswith("ray://"):
+        # Ray Client proxies every call of the driver through the head; Ray Data's streaming and
+        # the driver's gathering were not built for it (Ray's docs advise against it for Ray Data)
+        raise UsageProblem(
+            f"--ray {address}: Ray Client (ray://) is not supported; run igcli where it reaches the head's GCS port and pass --ray HOST:PORT "
+            "(`ray start --head --port`, 6379 by default)"
+        )
+    if address not in ("local", "auto") and not _host_port(address):
+        raise UsageProblem(f"--ray {address!r}: expected local, auto or the head's HOST:PORT (`ray start --head --port`, 6379 by default)")
     workers = options.workers
     return ClusterSettings(address, workers.low, workers.high, int(options.cpus_per_worker), int(options.gpus_per_worker))
+
+
+def _host_port(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    return bool(host.strip("[]")) and "/" not in host and port.isdigit() and 0 < int(port) < 65536
 
 
 def check_cluster_run(options) -> ClusterSettings:
