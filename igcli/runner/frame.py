@@ -64,7 +64,7 @@ class RunFrame:
         self.write_seconds = 0.0
         self.listing = hashlib.sha256()  # every instance's id and content hash, in input order
         self.saved_elsewhere: int | None = None  # instances an executor saved outside the journal (a cluster's shards)
-        self.after_write = None  # called after each group is written (an OUT in a store puts its journal chunk)
+        self.after_write = None  # after_write(sinks, results) once a group is written (an OUT in a store puts its files)
 
     @property
     def saved(self) -> int:
@@ -86,7 +86,7 @@ class RunFrame:
         for sink in self.sinks:
             sink.append(results)
         if self.after_write is not None:
-            self.after_write()
+            self.after_write(self.sinks, results)
         self.write_seconds += time.perf_counter() - tick
 
     def close_sinks(self, completed: bool) -> None:

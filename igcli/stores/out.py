@@ -126,8 +126,21 @@ class StoreOut:
         except Exception as error:
             raise store_problem(self.uri, error, "read its journal") from None
 
+    def put_group(self, sinks: list, results) -> None:
+        """A written group's files, in the run's writer thread (overlapping the next group's
+        compute): its journal chunk (a killed run resumes from it) and its heatmaps."""
+        self.put_new_chunks()
+        files: dict[str, Path] = {}
+        for sink in sinks:
+            if getattr(sink, "draws_files", False):  # the heatmap writer (sinks/heatmaps.py)
+                for row, error in enumerate(results.errors):
+                    if error is None:
+                        paths = sink.files(results, row) + sink.xrai_files(results, row)
+                        files.update({path.relative_to(self.work).as_posix(): path for path in paths if path.is_file()})
+        self._put_many(files)
+
     def put_new_chunks(self) -> None:
-        """Each journal chunk as soon as it is written: a killed run resumes from it."""
+        """Each journal chunk as soon as it is written."""
         folder = self.work / JOURNAL / "chunks"
         for path in sorted(folder.glob("*.npz")) if folder.is_dir() else []:
             key = f"{JOURNAL}/chunks/{path.name}"
