@@ -235,3 +235,9 @@ def test_a_cluster_run_from_bucket_to_bucket_writes_zarr_equal_to_the_local_run(
     np.testing.assert_allclose(group["attributions"][:], want["attributions"], rtol=1e-4, atol=1e-6 * np.abs(want["attributions"]).max())
     s3.get_file("data/ray/summary.csv", str(tmp_path / "ray.csv"))
     assert [row[:4] for row in rows(tmp_path / "ray.csv")] == [row[:4] for row in rows(tmp_path / "local" / "summary.csv")]
+
+
+def test_inspect_reads_a_model_in_the_bucket(igcli, s3):
+    run = igcli("inspect", "s3://data/model.keras")
+    assert run.exit_code == 0, run.stderr
+    assert run.stdout.splitlines()[0] == "s3://data/model.keras: keras"

@@ -18,7 +18,7 @@ from igcli.cpus import usable_cpus
 from igcli.data.batch import Batch
 from igcli.data.images import IMAGE_SUFFIXES, ImageInputs, ImageOptions, decode_image, image_batch
 from igcli.errors import UsageProblem
-from igcli.stores import filesystem, list_objects, read_objects, store_problem, uri_of
+from igcli.stores import filesystem, listed_with_bar, read_objects, store_problem, uri_of
 
 
 def list_store_images(uri: str, progress=None) -> tuple[str, list[str], list[str], list[str]]:
@@ -32,7 +32,7 @@ def list_store_images(uri: str, progress=None) -> tuple[str, list[str], list[str
             raise store_problem(uri, error, "list the objects") from None
         root = path[: wildcard.start()].rsplit("/", 1)[0]
     else:
-        names = [name for name, _ in list_objects(uri, progress)]
+        names = [name for name, _ in listed_with_bar(uri, progress, "list INPUTS")]
         root = path.rstrip("/")
         if names == [root]:  # one object
             root = root.rsplit("/", 1)[0]

@@ -16,7 +16,7 @@ def describe_model(path: str | Path, *, unsafe: bool = False, custom_objects_fil
     """Inputs, outputs, layers (Keras) or signatures (SavedModel), as plain data."""
     from igcli.stores import local_copy
 
-    path = local_copy(path, "model")
+    given, path = str(path), local_copy(path, "model")
     if model_kind(path) == "savedmodel":
         tf = _tensorflow()
         try:
@@ -30,11 +30,11 @@ def describe_model(path: str | Path, *, unsafe: bool = False, custom_objects_fil
                 "outputs": [_spec(key, spec) for key, spec in function.structured_outputs.items()],
             }
         hidden = {"layers": [], "advice": "a SavedModel shows no layers: how it scales its input is for its exporter to say (docs/your-model.md)"}
-        return {"path": str(path), "kind": "savedmodel", "signatures": signatures, "preprocessing": hidden}
+        return {"path": given, "kind": "savedmodel", "signatures": signatures, "preprocessing": hidden}
     custom_objects = import_custom_objects(custom_objects_file) if custom_objects_file else {}
     model = load_keras_model(path, unsafe, custom_objects)
     return {
-        "path": str(path),
+        "path": given,
         "kind": "keras",
         "name": model.name,
         "inputs": [_spec(t.name, t) for t in model.inputs],

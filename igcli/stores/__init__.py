@@ -140,6 +140,17 @@ def exists(text: str) -> bool:
         raise store_problem(text, error, "look it up") from None
 
 
+def listed_with_bar(uri: str, progress, description: str) -> list[tuple[str, int]]:
+    """list_objects with a bar of the objects listed; progress: the CLI's bar maker
+    (progress(total, description, unit)), or None."""
+    bar = progress(None, description, "obj") if progress else None
+    try:
+        return list_objects(uri, (lambda count: bar.update(count - bar.n)) if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
 def list_objects(uri: str, progress=None) -> list[tuple[str, int]]:
     """Every object under a prefix (path inside the store, size), sorted, a page at a time:
     progress(objects so far) after each page of a large listing."""

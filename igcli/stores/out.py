@@ -31,7 +31,7 @@ from pathlib import Path
 
 from igcli.errors import UsageProblem
 from igcli.outlock import OutLocked, describe
-from igcli.stores import filesystem, join, list_objects, store_problem
+from igcli.stores import filesystem, join, listed_with_bar, store_problem
 
 JOURNAL = ".igcli"
 LOCK = ".igcli/lock.json"
@@ -58,17 +58,12 @@ class StoreOut:
         return Path(tempfile.gettempdir()) / "igcli-locks" / digest
 
     def _list(self, progress) -> dict[str, int]:
-        bar = progress(None, "list OUT", "obj") if progress else None
-        step = (lambda n: bar.update(n - bar.n)) if bar is not None else None
         try:
-            objects = list_objects(self.uri, step)
+            objects = listed_with_bar(self.uri, progress, "list OUT")
         except UsageProblem as problem:
             if "not found" not in str(problem) or not self._bucket_exists():
                 raise
             objects = []  # a prefix with nothing under it yet
-        finally:
-            if bar is not None:
-                bar.close()
         start = len(self.root) + 1
         return {name[start:]: size for name, size in objects if name.startswith(self.root + "/")}
 
