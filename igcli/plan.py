@@ -117,9 +117,7 @@ def make_plan(options: ExplainOptions, warn=print, combination: tuple[str, int |
     if options.unsafe:
         warn(f"warning: --unsafe: {options.model} may run code stored in the file")
     loaded = time.perf_counter()
-    inputs = open_inputs(
-        options.inputs, model_shape=model.input_shape, key=options.key, images=images, table=table, layout=model.input_layout, progress=progress
-    )
+    inputs = _open_inputs(options, model, images, table, progress)
     _check_shape(inputs, model)
     space = attribution_space(options, model, inputs.instance_shape)
     _check_vocab(options, space)
@@ -248,6 +246,10 @@ def _parameters(options: ExplainOptions, rule: str, steps: int | None, model, in
     if options.layer:
         parameters.update(layer=options.layer, layer_input=options.layer_input, layer_type=space.layer_type)
     return parameters
+
+
+def _open_inputs(options: ExplainOptions, model, images: ImageOptions, table: TableOptions, progress) -> InputSource:
+    return open_inputs(options.inputs, model_shape=model.input_shape, key=options.key, images=images, table=table, layout=model.input_layout, progress=progress)
 
 
 def load_options_model(options: ExplainOptions):
