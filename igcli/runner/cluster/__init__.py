@@ -11,7 +11,9 @@ never copied: sinks/shards.py) and overview.png; the frame then writes run.json 
 `cluster` section) and report.html. OUT must be on a file system every node shares.
 
 executor.py is what the frame runs; settings.py checks the cluster's options before the plan;
-connection.py joins or starts the cluster; figures.py makes run.json's cluster figures.
+connection.py joins or starts the cluster, after probe.py has checked the head's address (in
+seconds, with the token); watch.py watches the head, the nodes and the workers during the run;
+figures.py makes run.json's cluster figures.
 
 Faults: Ray restarts a killed actor and retries its group; a retried write makes a new shard and
 the driver keeps one row per instance. A killed driver leaves finished shards behind; --resume

@@ -103,11 +103,11 @@ def probe(address: str) -> None:
         )
     if code:
         raise NotAnswering(
-            f"--ray {address}: something listens there but it is not a Ray cluster's head ({code}: {_cut(details)}); give the head's GCS port "
+            f"--ray {address}: something listens there but it is not a Ray cluster's head ({code}: {cut_words(details)}); give the head's GCS port "
             "(`ray start --head --port`, 6379 by default)"
         )
 
 
-def _cut(text: str, limit: int = 160) -> str:
+def cut_words(text: str, limit: int = 160) -> str:
     """At a word, never mid-word or mid-URL."""
     return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " ..."

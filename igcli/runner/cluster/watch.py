@@ -16,7 +16,7 @@ import threading
 import time
 
 from igcli.errors import IgcliError
-from igcli.runner.cluster.probe import gcs_answer
+from igcli.runner.cluster.probe import cut_words, gcs_answer
 
 WATCH_SECONDS = 1.0
 HEAD_LOST_SECONDS = 15.0
@@ -66,7 +66,7 @@ class Watch:
             if now - self.silent_since >= HEAD_LOST_SECONDS and not self.lost:
                 self.lost = (
                     f"the Ray cluster's head at {self.address} stopped answering during the run (for {HEAD_LOST_SECONDS:g} s: {code}"
-                    f"{': ' + details[:120] if details else ''})"
+                    f"{': ' + cut_words(details, 120) if details else ''})"
                 )
                 if self.previous is not None:
                     signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGUSR1)
