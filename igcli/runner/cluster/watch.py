@@ -108,7 +108,7 @@ class Watch:
         if self.previous is not None:
             signal.signal(signal.SIGUSR1, self.previous)
             self.previous = None
-        if not self.lost and self.retried is None:  # once, while the cluster is still connected
+        if not self.lost and self.silent_since is None and self.retried is None:  # once, while the head answers (Ray's calls wait for it)
             self.sample()
             self.retried = retried_tasks(self.address, self.job)
 
