@@ -216,7 +216,7 @@ def test_missing_extra_is_one_line(tmp_path, monkeypatch):
         (("--workers", "two"), "expected N, MIN:MAX or auto"),
         (("--gpus-per-worker", "0.5"), "whole GPUs"),
         (("--cpus-per-worker", "0"), "cpus-per-worker"),
-        (("--format", "npz"), "use --format h5 with --ray"),
+        (("--format", "npz"), "use --format h5 or zarr with --ray"),
     ],
 )
 def test_cluster_options_are_checked_before_any_cluster(tmp_path, args, fragment):

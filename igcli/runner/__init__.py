@@ -58,7 +58,7 @@ def _run(options, combination, cluster, progress, warn, started: float, store=No
             cluster.connect(options, warn)  # before the frame writes into OUT
         frame = RunFrame(plan, warn, started)
         if store is not None:
-            frame.after_write = store.put_new_chunks
+            frame.after_write = store.put_group
         if cluster is not None:
             closing = cluster.run(plan, bench, frame, progress, warn)
         else:

@@ -32,29 +32,79 @@ def group_rows(count: int, workers: int) -> int:
     return max(1, min(GROUP_SIZE, math.ceil(count / (4 * workers))))
 
 
-def listing(inputs, previous):
-    """-> (the run's files as a pyarrow table sorted by path: path, index (in the input order), id,
-    and known: 'hash:shard:row:size' of each finished row an earlier attempt left in OUT/shards;
-    the files' absolute paths in input order)."""
+def listing(files: list[str], ids: list[str], previous):
+    """-> the run's files (or rows: rows.row_key) as a pyarrow table sorted by path: path, index
+    (in the input order), id, and known: 'hash:shard:row:size' of each finished row an earlier
+    attempt left in OUT/shards."""
     import pyarrow as pa
 
-    files = [os.path.abspath(str(path)) for path in inputs.files]
     known = previous.known()
     entries = []
-    for ident in inputs.ids:
+    for ident in ids:
         found = []
         for digest in known.get(ident, ()):
             entry = previous.get(ident, digest)
             found.append(f"{digest}:{entry.shard}:{entry.row}:{entry.size}")
         entries.append(" ".join(found))
-    order = sorted(range(inputs.count), key=lambda i: files[i])
+    order = sorted(range(len(files)), key=lambda i: files[i])
     columns = {
         "path": pa.array([files[i] for i in order], pa.string()),
         "index": pa.array(order, pa.int64()),
-        "id": pa.array([inputs.ids[i] for i in order], pa.string()),
+        "id": pa.array([ids[i] for i in order], pa.string()),
         "known": pa.array([entries[i] for i in order], pa.string()),
     }
-    return pa.table(columns), files
+    return pa.table(columns)
+
+
+def input_files(inputs):
+    """-> (the files as Ray Data reads them, the pyarrow file system that reads them): local
+    absolute paths (None: Ray's own), or keys in an object store read through its fsspec driver
+    on every worker (credentials from the workers' environment), no disk shared."""
+    from igcli.data.store_images import StoreImageInputs
+
+    if isinstance(inputs, StoreImageInputs):
+        from pyarrow.fs import FSSpecHandler, PyFileSystem
+
+        return [inputs.fs._strip_protocol(str(path)) for path in inputs.files], PyFileSystem(FSSpecHandler(inputs.fs))
+    return [os.path.abspath(str(path)) for path in inputs.files], None
+
+
+def output_places(plan, frame) -> tuple[str, str | None]:
+    """-> (where the workers write heatmaps and shards: OUT itself, a folder every node mounts or
+    a URI; where they write their rows of attributions.zarr, None for OUT/shards/*.h5)."""
+    from igcli.atomic import partial_name
+    from igcli.stores import is_remote, join
+
+    remote = is_remote(plan.options.out)
+    out = plan.options.out.rstrip("/") if remote else os.path.abspath(str(frame.dir))
+    if plan.options.format != "zarr":
+        return out, None
+    return out, join(out, "attributions.zarr") if remote else str(partial_name(frame.dir.absolute() / "attributions.zarr"))
+
+
+def _shares_nothing(options) -> bool:
+    """Whether MODEL, INPUTS and OUT are all in object stores: no worker needs the driver's disk."""
+    from igcli.stores import is_remote
+
+    return all(is_remote(path) for path in (options.model, options.inputs, options.out))
+
+
+def _keeps_store(plan, frame, arrays_at: str, count: int, previous) -> bool:
+    """A --resume into attributions.zarr keeps the store an earlier attempt wrote when it has the
+    run's length and rows to reuse (a finished local store is moved back under its .partial name)."""
+    from igcli.sinks.zarr_arrays import open_store
+    from igcli.stores import is_remote
+
+    if not previous.rows:
+        return False
+    if not is_remote(arrays_at):
+        final = frame.dir.absolute() / "attributions.zarr"
+        if final.is_dir() and not os.path.isdir(arrays_at):
+            os.replace(final, arrays_at)
+    try:
+        return open_store(arrays_at)["ids"].shape[0] == count
+    except Exception:  # none there, or not a store igcli finished making
+        return False
 
 
 def run_pipeline(cluster, plan, inputs, previous, progress, frame) -> Gathered:
@@ -65,17 +115,20 @@ def run_pipeline(cluster, plan, inputs, previous, progress, frame) -> Gathered:
     from igcli.runner.cluster.writes import write_outputs
 
     ray, settings = cluster.ray, cluster.settings
-    table, files = listing(inputs, previous)
+    out, arrays_at = output_places(plan, frame)
+    if arrays_at is not None and not _keeps_store(plan, frame, arrays_at, inputs.count, previous):
+        from igcli.sinks.arrays import array_layout
+        from igcli.sinks.zarr_arrays import create_store
+
+        previous.rows.clear()  # a new store: no earlier maps in it to reuse
+        create_store(arrays_at, inputs.count, array_layout(plan), plan.parameters)  # every array at full length, before any worker writes
+    data, table, rows = _source(ray, cluster, plan, inputs, previous)
     cluster.listing = ray.put(table)  # kept by the driver for the whole run: the actors' restarts read it
-    rows = group_rows(inputs.count, cluster.max_workers)
     io_tasks = max(2, cluster.max_workers)
     run = uuid.uuid4().hex[:8]
-    out = os.path.abspath(str(frame.dir))
-    blocks = math.ceil(inputs.count / rows)
-    data = ray.data.read_binary_files(files, include_paths=True, num_cpus=cluster.io_cpus, override_num_blocks=blocks, concurrency=io_tasks)
     data = data.map_batches(
         ExplainWorker,
-        fn_constructor_args=(plan, [cluster.listing], os.getcwd(), __version__),
+        fn_constructor_args=(plan, [cluster.listing], None if _shares_nothing(plan.options) else os.getcwd(), __version__),
         batch_size=rows,
         batch_format="numpy",
         compute=ActorPoolStrategy(min_size=settings.min_workers, max_size=cluster.max_workers),
@@ -83,9 +136,31 @@ def run_pipeline(cluster, plan, inputs, previous, progress, frame) -> Gathered:
         **({"num_gpus": settings.gpus} if settings.gpus else {}),
     )
     data = data.map_batches(
-        write_outputs, fn_args=(plan, out, run), batch_size=None, batch_format="numpy", num_cpus=cluster.io_cpus, compute=TaskPoolStrategy(size=io_tasks)
+        write_outputs,
+        fn_args=(plan, out, run, arrays_at),
+        batch_size=None,
+        batch_format="numpy",
+        num_cpus=cluster.io_cpus,
+        compute=TaskPoolStrategy(size=io_tasks),
     )
     return _gather(cluster, data, plan, inputs.count, progress, frame)
+
+
+def _source(ray, cluster, plan, inputs, previous):
+    """-> (the dataset of the run's files or rows, its listing, instances per group). Image files
+    are read by Ray Data's tasks; the rows of arrays and tables were read by the driver (rows.Rows)."""
+    from igcli.runner.cluster.rows import Rows, row_key
+
+    rows = group_rows(inputs.count, cluster.max_workers)
+    if isinstance(inputs, Rows):
+        table = listing([row_key(i) for i in range(inputs.count)], inputs.ids, previous)
+        return ray.data.from_arrow(inputs.tables), table, rows
+    files, filesystem = input_files(inputs)
+    blocks = math.ceil(inputs.count / rows)
+    data = ray.data.read_binary_files(
+        files, filesystem=filesystem, include_paths=True, num_cpus=cluster.io_cpus, override_num_blocks=blocks, concurrency=max(2, cluster.max_workers)
+    )
+    return data, listing(files, inputs.ids, previous), rows
 
 
 def _gather(cluster, data, plan, count: int, progress, frame) -> Gathered:

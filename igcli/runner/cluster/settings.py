@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
-from pathlib import Path
 
 from igcli.errors import UsageProblem
 from igcli.optiontype import Given, ParsedOption
@@ -84,12 +83,18 @@ def _host_port(address: str) -> bool:
 def check_cluster_run(options) -> ClusterSettings:
     """Everything about --ray that can be refused in milliseconds, before the plan."""
     settings = cluster_settings(options)
-    if options.format != "h5":
+    if options.format not in ("h5", "zarr"):
         raise UsageProblem(
-            f"--format {options.format}: a cluster run writes attributions.h5, a virtual dataset over OUT/shards/ (no copy); use --format h5 with --ray"
+            f"--format {options.format}: a cluster run writes attributions.h5 (a virtual dataset over OUT/shards/) or attributions.zarr; "
+            "use --format h5 or zarr with --ray"
         )
-    if Path(options.inputs).suffix.lower() in (".npy", ".npz", ".csv") and Path(options.inputs).is_file():
-        raise UsageProblem(f"{options.inputs}: --ray explains images (a folder, a glob or a file); run .npy, .npz and .csv inputs without --ray")
+    from igcli.stores import is_remote
+
+    if options.format == "h5" and is_remote(options.out):
+        raise UsageProblem(
+            "--format h5 with --ray: attributions.h5 is a virtual dataset over OUT/shards/, which needs OUT on a file system every node mounts; "
+            "with OUT in an object store use --format zarr (its default there)"
+        )
     if importlib.util.find_spec("ray") is None or importlib.util.find_spec("pyarrow") is None:
         raise UsageProblem(MISSING)
     return settings
