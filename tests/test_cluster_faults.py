@@ -124,13 +124,18 @@ def explain(data: Path, out: Path, address: str, *extra: str, env: dict) -> subp
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+class Finished:
+    def __init__(self, process: subprocess.CompletedProcess):
+        self.exit_code, self.stdout, self.stderr = process.returncode, process.stdout, process.stderr
+
+
 def in_process(data: Path, out: Path, address: str, monkeypatch, **env):
-    for name, value in env.items():
-        if value is None:
-            monkeypatch.delenv(name, raising=False)
-        else:
-            monkeypatch.setenv(name, value)
-    return CliRunner().invoke(cli, ["explain", str(data / "model.keras"), str(data / "images"), "-o", str(out), "--ray", address, *OPTIONS])
+    """A run in a process of its own: Ray reads RAY_AUTH_MODE once per process (when it is first
+    imported), so a run here without it would leave this test process unable to join the token
+    clusters of the tests after it (found by CI: tests/test_ray.py failed to connect after this file)."""
+    command = [sys.executable, "-m", "igcli", "explain", str(data / "model.keras"), str(data / "images"), "-o", str(out), "--ray", address, *OPTIONS]
+    full = {**os.environ, "KERAS_BACKEND": "tensorflow", **env}  # os.environ holds the test's monkeypatched HOME
+    return Finished(subprocess.run(command, env={k: v for k, v in full.items() if v is not None}, capture_output=True, text=True, timeout=300))
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):

@@ -87,6 +87,7 @@ class Cluster:
             else:
                 if address != "auto":
                     probe(address)  # in seconds and in one line: nothing there, not Ray, a refused token
+                _reload_token()  # the token of this environment, not one Ray cached on an earlier connection in this process
                 ray.init(address=address, **common)
         except (ConnectionError, ValueError, RuntimeError, ray.exceptions.RayError) as error:
             raise IgcliError(f"--ray {address}: cannot connect to the Ray cluster ({_shorter(str(error))}); {_advice(address)}") from None
