@@ -138,6 +138,11 @@ def finish_store(location: Location, values: dict | None = None) -> None:
         zarr.consolidate_metadata(group.store, path=group.path, zarr_format=3)
 
 
+def instance_maps(location: Location, index: int) -> np.ndarray:
+    """One instance's attributions (a cluster run: one model input, so one `attributions` array)."""
+    return np.asarray(open_store(location)["attributions"][index])
+
+
 def grow_store(location: Location, count: int, names: list[str] | None = None) -> None:
     """The named arrays (all by default) at `count` instances. One process only: it rewrites each
     array's metadata."""

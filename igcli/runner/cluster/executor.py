@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from igcli.errors import UsageProblem
 from igcli.runner.cluster.settings import check_cluster_run
 from igcli.runner.frame import Closing, RunFrame
@@ -124,8 +122,7 @@ def _tile_reader(plan, frame: RunFrame):
     _, arrays_at = output_places(plan, frame)
     if arrays_at is None:
         return lambda index, shard, row: read_attributions(frame.dir, shard, row)
-    from igcli.sinks.zarr_arrays import open_store
+    from igcli.sinks.zarr_arrays import instance_maps, open_store
 
-    group = open_store(arrays_at)
-    name = "attributions" if "attributions" in group else next(key for key in group.keys() if key.startswith("attributions"))
-    return lambda index, shard, row: np.asarray(group[name][index])
+    group = open_store(arrays_at)  # opened once for every tile
+    return lambda index, shard, row: instance_maps(group, index)

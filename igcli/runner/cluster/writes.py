@@ -100,7 +100,6 @@ def _stored_maps(folder: Path, arrays_at: str | None, shard: str, row: int) -> n
 
     if arrays_at is None:
         return read_attributions(folder, shard, row)
-    from igcli.sinks.zarr_arrays import open_store
+    from igcli.sinks.zarr_arrays import instance_maps
 
-    group = open_store(arrays_at)
-    return np.asarray(group["attributions" if "attributions" in group else sorted(group.keys())[0]][row])
+    return instance_maps(arrays_at, row)
